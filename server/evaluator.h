@@ -1,0 +1,64 @@
+// Copyright actlab authors.
+//
+// Evaluator answers ListActivations and Evaluate: baselines through oneDNN
+// (BaselineEngine), PWLU through the actlab kernels with parameters inline
+// or taken from a session unit. It owns no gRPC types beyond the messages,
+// so it is tested without a server.
+
+#ifndef ACTLAB_SERVER_EVALUATOR_H_
+#define ACTLAB_SERVER_EVALUATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "actlab/v1/actlab.pb.h"
+#include "kernels/baseline.h"
+#include "kernels/pwlu.h"
+
+namespace actlab {
+
+// The PWLU parameters of a session unit, as Evaluate needs them.
+struct UnitParameters {
+  PwluParams params;
+  v1::Granularity granularity = v1::LAYER;
+  std::optional<int> channel_axis;  // the unit's configured axis, if any
+};
+
+// Looks a session unit up; NotFound when it does not exist.
+using UnitLookup =
+    std::function<absl::StatusOr<UnitParameters>(const v1::UnitRef&)>;
+
+class Evaluator {
+ public:
+  // `baselines` must outlive the Evaluator. `max_elements` bounds every
+  // tensor of a request.
+  Evaluator(BaselineEngine* baselines, UnitLookup unit_lookup,
+            int64_t max_elements);
+
+  void ListActivations(v1::ListActivationsResponse* response) const;
+
+  // Validates the request completely before computing anything; failures
+  // are InvalidArgument naming the field and the reason, or NotFound for
+  // an unknown session unit. Fills kernel_ns; handling_ns is the caller's.
+  absl::Status Evaluate(const v1::EvaluateRequest& request,
+                        v1::EvaluateResponse* response) const;
+
+ private:
+  absl::Status EvaluatePwlu(const v1::EvaluateRequest& request,
+                            v1::EvaluateResponse* response) const;
+  absl::Status EvaluatePrelu(const v1::EvaluateRequest& request,
+                             v1::EvaluateResponse* response) const;
+  absl::Status EvaluateBaseline(const v1::EvaluateRequest& request,
+                                v1::EvaluateResponse* response) const;
+
+  BaselineEngine* baselines_;
+  UnitLookup unit_lookup_;
+  int64_t max_elements_;
+};
+
+}  // namespace actlab
+
+#endif  // ACTLAB_SERVER_EVALUATOR_H_

@@ -1,0 +1,139 @@
+// Copyright actlab authors.
+//
+// actlab-server: serves actlab.v1.Actlab, grpc.health.v1 and reflection.
+// SIGTERM or SIGINT flips health to NOT_SERVING, stops taking calls, lets
+// in-flight ones finish within --grace_seconds, and exits 0.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "kernels/baseline.h"
+#include "kernels/pwlu.h"
+#include "server/actlab_service.h"
+#include "server/evaluator.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "Address to serve on, HOST:PORT; port 0 picks a free port.");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, the bound port is written here once the server listens "
+          "(for scripts and tests that ask for port 0).");
+ABSL_FLAG(int, max_message_mb, 256,
+          "Largest request or reply in MiB, both directions. gRPC's own "
+          "default of 4 MiB is too small for activation tensors.");
+ABSL_FLAG(int, grace_seconds, 20,
+          "On SIGTERM, how long in-flight calls may take to finish. Below "
+          "Kubernetes' default 30 s termination grace period.");
+
+namespace actlab {
+namespace {
+
+constexpr char kServiceName[] = "actlab.v1.Actlab";
+
+void Log(const std::string& line) {
+  std::fprintf(stderr, "actlab-server: %s\n", line.c_str());
+}
+
+bool WritePortFile(const std::string& path, int port) {
+  // Write then rename, so a reader never sees a half-written number.
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.good()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+int Run() {
+  const int max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  if (max_message_mb < 1 || max_message_mb > 2047) {
+    Log(absl::StrCat("--max_message_mb=", max_message_mb,
+                     " is outside [1, 2047]"));
+    return 2;
+  }
+  const int max_message_bytes = max_message_mb * 1024 * 1024;
+
+  // Handle termination signals in this thread alone: block them before any
+  // other thread exists so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  BaselineEngine baselines;
+  // A request carries the input and the upstream gradient in one message.
+  const int64_t max_elements = max_message_bytes / sizeof(float) / 2;
+  Evaluator evaluator(
+      &baselines,
+      [](const v1::UnitRef& ref) -> absl::StatusOr<UnitParameters> {
+        return absl::NotFoundError(
+            absl::StrCat("session '", ref.session_id(), "' not found"));
+      },
+      max_elements);
+  ActlabService service(&evaluator);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(max_message_bytes);
+  builder.SetMaxSendMessageSize(max_message_bytes);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Log(absl::StrCat("cannot listen on ", listen));
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(kServiceName, true);
+
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  Log(absl::StrCat("version ", ACTLAB_VERSION, " listening on ", host, ":",
+                   port, "; ", BaselineEngine::Version(), "; pwlu kernel ",
+                   PwluKernelName(16), "; max message ", max_message_mb,
+                   " MiB"));
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty() && !WritePortFile(port_file, port)) {
+    Log(absl::StrCat("cannot write --port_file ", port_file));
+    server->Shutdown();
+    return 1;
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  Log(absl::StrCat("received ", strsignal(signal_number), "; draining for up "
+                   "to ", absl::GetFlag(FLAGS_grace_seconds), " s"));
+  health->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::seconds(absl::GetFlag(FLAGS_grace_seconds)));
+  server->Wait();
+  Log("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace actlab
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves PWLU and baseline activations over gRPC.\n"
+      "Usage: actlab-server [--listen=HOST:PORT] [--max_message_mb=N] ...");
+  absl::ParseCommandLine(argc, argv);
+  return actlab::Run();
+}
