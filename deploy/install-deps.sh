@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package actlab needs to build, test and run.
-# Idempotent: packages already present are skipped, so it is cheap to call
-# from README, .ci/run and the Dockerfile alike. Must run as root.
+# Installs the Debian 12 packages actlab needs. Idempotent: packages already
+# present are skipped, so README, .ci/run and the Dockerfile all call it.
+# Must run as root.
+#
+#   install-deps.sh            build, test and runtime packages
+#   install-deps.sh --runtime  only what a built actlab-server needs to run
 set -euo pipefail
 
-# Build and test dependencies (the -dev packages pull in the runtime libraries).
+# Shared libraries the binaries load; the runtime image installs only these.
+RUNTIME_PACKAGES=(
+  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623
+  libdnnl2 libgomp1 libsqlite3-0 ca-certificates
+)
+
+# Compilers, headers and test tools (the -dev packages pull in the above).
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
@@ -13,9 +22,15 @@ BUILD_PACKAGES=(
   python3-numpy
 )
 
+packages=("${RUNTIME_PACKAGES[@]}")
+if [[ "${1:-}" != "--runtime" ]]; then
+  packages+=("${BUILD_PACKAGES[@]}")
+fi
+
 missing=()
-for p in "${BUILD_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$p")
 done
 
 if ((${#missing[@]})); then
@@ -24,5 +39,5 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-  echo "install-deps: all packages present"
+  echo "install-deps: all ${#packages[@]} packages present"
 fi

@@ -31,4 +31,13 @@ grpc::Status ActlabService::Evaluate(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status ActlabService::Echo(grpc::ServerContext*,
+                                 const v1::EvaluateRequest* request,
+                                 v1::EvaluateResponse* response) {
+  const absl::Time start = absl::Now();
+  *response->mutable_output() = request->input();
+  response->set_handling_ns(absl::ToInt64Nanoseconds(absl::Now() - start));
+  return grpc::Status::OK;
+}
+
 }  // namespace actlab

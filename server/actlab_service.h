@@ -24,6 +24,9 @@ class ActlabService final : public v1::Actlab::Service {
   grpc::Status Evaluate(grpc::ServerContext* context,
                         const v1::EvaluateRequest* request,
                         v1::EvaluateResponse* response) override;
+  grpc::Status Echo(grpc::ServerContext* context,
+                    const v1::EvaluateRequest* request,
+                    v1::EvaluateResponse* response) override;
 
  private:
   const Evaluator* evaluator_;
