@@ -9,6 +9,7 @@
 #ifndef ACTLAB_KERNELS_BASELINE_H_
 #define ACTLAB_KERNELS_BASELINE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -62,7 +63,8 @@ class BaselineEngine {
   // parameter and the reason (unknown name, unknown parameter, value out of
   // [min, max] or not finite).
   absl::StatusOr<ResolvedActivation> Resolve(
-      absl::string_view name, const std::map<std::string, double>& params) const;
+      absl::string_view name,
+      const std::map<std::string, double>& params) const;
 
   // Element-wise activations (not prelu). x and y may alias. Thread-safe.
   absl::Status Forward(const ResolvedActivation& act,
@@ -82,6 +84,14 @@ class BaselineEngine {
 
   // "oneDNN 2.6.3 (cpu isa: avx512_core)" or similar, for the start-up log.
   static std::string Version();
+
+  // Cached primitives are evicted least-recently-used past this count, so
+  // requests with ever new shapes cannot grow memory without bound.
+  static constexpr size_t kMaxCachedPrimitives = 256;
+
+  // Primitives currently cached (forward and backward counted apart), for
+  // tests and metrics.
+  size_t CachedPrimitiveCount() const;
 
  private:
   class PrimitiveCache;
