@@ -1,0 +1,33 @@
+// Copyright actlab authors.
+
+#include "client/connection.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace actlab {
+
+Connection::Connection(const ConnectionOptions& options)
+    : server_(options.server), timeout_(options.timeout) {
+  grpc::ChannelArguments arguments;
+  const int max_bytes = options.max_message_mb * 1024 * 1024;
+  arguments.SetMaxReceiveMessageSize(max_bytes);
+  arguments.SetMaxSendMessageSize(max_bytes);
+  channel_ = grpc::CreateCustomChannel(
+      server_, grpc::InsecureChannelCredentials(), arguments);
+  actlab_ = v1::Actlab::NewStub(channel_);
+  health_ = grpc::health::v1::Health::NewStub(channel_);
+}
+
+absl::Status Connection::ToStatus(const grpc::Status& status) const {
+  if (status.ok()) return absl::OkStatus();
+  // gRPC and absl share the canonical code numbering.
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  std::string message = status.error_message();
+  if (code == absl::StatusCode::kUnavailable ||
+      code == absl::StatusCode::kDeadlineExceeded) {
+    absl::StrAppend(&message, " (server ", server_, ")");
+  }
+  return absl::Status(code, message);
+}
+
+}  // namespace actlab

@@ -1,0 +1,61 @@
+// Copyright actlab authors.
+//
+// The CLI's channel to an actlab server and the one way it makes calls:
+// every call carries the --timeout deadline, and a gRPC status becomes an
+// absl::Status with the same code, so errors print as
+// "<CODE_NAME>: <message>".
+
+#ifndef ACTLAB_CLIENT_CONNECTION_H_
+#define ACTLAB_CLIENT_CONNECTION_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "actlab/v1/actlab.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace actlab {
+
+struct ConnectionOptions {
+  std::string server = "127.0.0.1:50051";
+  std::chrono::milliseconds timeout{30000};
+  // Both directions; gRPC's 4 MiB default is too small for real tensors.
+  int max_message_mb = 256;
+};
+
+class Connection {
+ public:
+  explicit Connection(const ConnectionOptions& options);
+
+  const std::string& server() const { return server_; }
+  v1::Actlab::Stub& actlab() { return *actlab_; }
+  grpc::health::v1::Health::Stub& health() { return *health_; }
+
+  // Calls `method` on `stub` with the deadline. Unavailable and
+  // DeadlineExceeded errors name the server, the usual culprit.
+  template <typename Stub, typename Request, typename Response>
+  absl::Status Call(Stub& stub,
+                    grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                                 const Request&, Response*),
+                    const Request& request, Response* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + timeout_);
+    return ToStatus((stub.*method)(&context, request, response));
+  }
+
+ private:
+  absl::Status ToStatus(const grpc::Status& status) const;
+
+  std::string server_;
+  std::chrono::milliseconds timeout_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Actlab::Stub> actlab_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+}  // namespace actlab
+
+#endif  // ACTLAB_CLIENT_CONNECTION_H_
