@@ -2,13 +2,44 @@
 
 #include "server/actlab_service.h"
 
+#include <utility>
+
+#include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "server/grpc_status.h"
+#include "server/tensor_codec.h"
 
 namespace actlab {
+namespace {
 
-ActlabService::ActlabService(const Evaluator* evaluator)
-    : evaluator_(evaluator) {}
+// Moves a successful result into the reply field, or clears the reply and
+// maps the error.
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* field,
+                   google::protobuf::Message* response) {
+  if (!result.ok()) {
+    response->Clear();
+    return ToGrpcStatus(result.status());
+  }
+  *field = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status Fail(const absl::Status& status,
+                  google::protobuf::Message* response) {
+  response->Clear();
+  return ToGrpcStatus(status);
+}
+
+int64_t NanosSince(absl::Time start) {
+  return absl::ToInt64Nanoseconds(absl::Now() - start);
+}
+
+}  // namespace
+
+ActlabService::ActlabService(const Evaluator* evaluator,
+                             SessionManager* sessions)
+    : evaluator_(evaluator), sessions_(sessions) {}
 
 grpc::Status ActlabService::ListActivations(
     grpc::ServerContext*, const v1::ListActivationsRequest*,
@@ -22,12 +53,8 @@ grpc::Status ActlabService::Evaluate(grpc::ServerContext*,
                                      v1::EvaluateResponse* response) {
   const absl::Time start = absl::Now();
   absl::Status status = evaluator_->Evaluate(*request, response);
-  if (!status.ok()) {
-    // A failed call returns no partial results.
-    response->Clear();
-    return ToGrpcStatus(status);
-  }
-  response->set_handling_ns(absl::ToInt64Nanoseconds(absl::Now() - start));
+  if (!status.ok()) return Fail(status, response);
+  response->set_handling_ns(NanosSince(start));
   return grpc::Status::OK;
 }
 
@@ -36,8 +63,95 @@ grpc::Status ActlabService::Echo(grpc::ServerContext*,
                                  v1::EvaluateResponse* response) {
   const absl::Time start = absl::Now();
   *response->mutable_output() = request->input();
-  response->set_handling_ns(absl::ToInt64Nanoseconds(absl::Now() - start));
+  response->set_handling_ns(NanosSince(start));
   return grpc::Status::OK;
+}
+
+grpc::Status ActlabService::CreateSession(
+    grpc::ServerContext*, const v1::CreateSessionRequest* request,
+    v1::CreateSessionResponse* response) {
+  return Reply(sessions_->CreateSession(*request), response->mutable_session(),
+               response);
+}
+
+grpc::Status ActlabService::GetSession(grpc::ServerContext*,
+                                       const v1::GetSessionRequest* request,
+                                       v1::GetSessionResponse* response) {
+  return Reply(sessions_->GetSession(request->session_id()), response,
+               response);
+}
+
+grpc::Status ActlabService::ListSessions(grpc::ServerContext*,
+                                         const v1::ListSessionsRequest*,
+                                         v1::ListSessionsResponse* response) {
+  *response = sessions_->ListSessions();
+  return grpc::Status::OK;
+}
+
+grpc::Status ActlabService::DeleteSession(
+    grpc::ServerContext*, const v1::DeleteSessionRequest* request,
+    v1::DeleteSessionResponse* response) {
+  absl::Status status = sessions_->DeleteSession(request->session_id());
+  return status.ok() ? grpc::Status::OK : Fail(status, response);
+}
+
+grpc::Status ActlabService::AddUnit(grpc::ServerContext*,
+                                    const v1::AddUnitRequest* request,
+                                    v1::AddUnitResponse* response) {
+  return Reply(sessions_->AddUnit(*request), response->mutable_unit(),
+               response);
+}
+
+grpc::Status ActlabService::Observe(grpc::ServerContext*,
+                                    const v1::ObserveRequest* request,
+                                    v1::ObserveResponse* response) {
+  const absl::Time start = absl::Now();
+  if (!request->has_input()) {
+    return Fail(absl::InvalidArgumentError("input: must be set"), response);
+  }
+  auto input = DecodeTensor(request->input(), "input");
+  if (!input.ok()) return Fail(input.status(), response);
+  float* output = PrepareTensor(input->shape, response->mutable_output());
+  const absl::Time kernel_start = absl::Now();
+  grpc::Status status = Reply(sessions_->Observe(request->unit(), *input, output),
+                              response->mutable_stats(), response);
+  if (!status.ok()) return status;
+  response->set_kernel_ns(NanosSince(kernel_start));
+  response->set_handling_ns(NanosSince(start));
+  return status;
+}
+
+grpc::Status ActlabService::FitBoundaries(
+    grpc::ServerContext*, const v1::FitBoundariesRequest* request,
+    v1::FitBoundariesResponse* response) {
+  return Reply(sessions_->FitBoundaries(*request), response, response);
+}
+
+grpc::Status ActlabService::GetUnit(grpc::ServerContext*,
+                                    const v1::GetUnitRequest* request,
+                                    v1::GetUnitResponse* response) {
+  return Reply(sessions_->GetUnit(request->unit()), response->mutable_unit(),
+               response);
+}
+
+grpc::Status ActlabService::SampleCurve(grpc::ServerContext*,
+                                        const v1::SampleCurveRequest* request,
+                                        v1::SampleCurveResponse* response) {
+  return Reply(sessions_->SampleCurve(*request), response, response);
+}
+
+grpc::Status ActlabService::ExportUnit(grpc::ServerContext*,
+                                       const v1::ExportUnitRequest* request,
+                                       v1::ExportUnitResponse* response) {
+  return Reply(sessions_->ExportUnit(request->unit()),
+               response->mutable_export_(), response);
+}
+
+grpc::Status ActlabService::ImportUnit(grpc::ServerContext*,
+                                       const v1::ImportUnitRequest* request,
+                                       v1::ImportUnitResponse* response) {
+  return Reply(sessions_->ImportUnit(*request), response->mutable_unit(),
+               response);
 }
 
 }  // namespace actlab

@@ -1,22 +1,22 @@
 // Copyright actlab authors.
 //
-// The gRPC face of actlab.v1.Actlab: each method validates nothing itself,
-// delegates to the Evaluator or the SessionManager, and maps their
-// absl::Status to a gRPC status. Handlers never throw and never crash on
-// bad input.
+// The gRPC face of actlab.v1.Actlab: each method delegates to the Evaluator
+// or the SessionManager, which validate everything, and maps their
+// absl::Status to a gRPC status. A failed call returns an empty reply.
 
 #ifndef ACTLAB_SERVER_ACTLAB_SERVICE_H_
 #define ACTLAB_SERVER_ACTLAB_SERVICE_H_
 
 #include "actlab/v1/actlab.grpc.pb.h"
 #include "server/evaluator.h"
+#include "server/session/session_manager.h"
 
 namespace actlab {
 
 class ActlabService final : public v1::Actlab::Service {
  public:
-  // `evaluator` must outlive the service.
-  explicit ActlabService(const Evaluator* evaluator);
+  // Both must outlive the service.
+  ActlabService(const Evaluator* evaluator, SessionManager* sessions);
 
   grpc::Status ListActivations(grpc::ServerContext* context,
                                const v1::ListActivationsRequest* request,
@@ -28,8 +28,43 @@ class ActlabService final : public v1::Actlab::Service {
                     const v1::EvaluateRequest* request,
                     v1::EvaluateResponse* response) override;
 
+  grpc::Status CreateSession(grpc::ServerContext* context,
+                             const v1::CreateSessionRequest* request,
+                             v1::CreateSessionResponse* response) override;
+  grpc::Status GetSession(grpc::ServerContext* context,
+                          const v1::GetSessionRequest* request,
+                          v1::GetSessionResponse* response) override;
+  grpc::Status ListSessions(grpc::ServerContext* context,
+                            const v1::ListSessionsRequest* request,
+                            v1::ListSessionsResponse* response) override;
+  grpc::Status DeleteSession(grpc::ServerContext* context,
+                             const v1::DeleteSessionRequest* request,
+                             v1::DeleteSessionResponse* response) override;
+  grpc::Status AddUnit(grpc::ServerContext* context,
+                       const v1::AddUnitRequest* request,
+                       v1::AddUnitResponse* response) override;
+  grpc::Status Observe(grpc::ServerContext* context,
+                       const v1::ObserveRequest* request,
+                       v1::ObserveResponse* response) override;
+  grpc::Status FitBoundaries(grpc::ServerContext* context,
+                             const v1::FitBoundariesRequest* request,
+                             v1::FitBoundariesResponse* response) override;
+  grpc::Status GetUnit(grpc::ServerContext* context,
+                       const v1::GetUnitRequest* request,
+                       v1::GetUnitResponse* response) override;
+  grpc::Status SampleCurve(grpc::ServerContext* context,
+                           const v1::SampleCurveRequest* request,
+                           v1::SampleCurveResponse* response) override;
+  grpc::Status ExportUnit(grpc::ServerContext* context,
+                          const v1::ExportUnitRequest* request,
+                          v1::ExportUnitResponse* response) override;
+  grpc::Status ImportUnit(grpc::ServerContext* context,
+                          const v1::ImportUnitRequest* request,
+                          v1::ImportUnitResponse* response) override;
+
  private:
   const Evaluator* evaluator_;
+  SessionManager* sessions_;
 };
 
 }  // namespace actlab

@@ -68,11 +68,9 @@ absl::Status Timed(int64_t* ns, Fn&& fn) {
 
 }  // namespace
 
-Evaluator::Evaluator(BaselineEngine* baselines, UnitLookup unit_lookup,
+Evaluator::Evaluator(BaselineEngine* baselines, SessionManager* sessions,
                      int64_t max_elements)
-    : baselines_(baselines),
-      unit_lookup_(std::move(unit_lookup)),
-      max_elements_(max_elements) {}
+    : baselines_(baselines), sessions_(sessions), max_elements_(max_elements) {}
 
 void Evaluator::ListActivations(v1::ListActivationsResponse* response) const {
   for (const BaselineInfo& info : BaselineActivations()) {
@@ -130,7 +128,7 @@ absl::Status Evaluator::EvaluatePwlu(const v1::EvaluateRequest& request,
         request.params().begin()->first,
         "'); its parameters travel in pwlu or come from unit"));
   }
-  UnitParameters unit;
+  SessionUnitParams unit;
   switch (request.pwlu_source_case()) {
     case v1::EvaluateRequest::kPwlu: {
       auto params = DecodePwluParams(request.pwlu(), "pwlu");
@@ -142,7 +140,7 @@ absl::Status Evaluator::EvaluatePwlu(const v1::EvaluateRequest& request,
       break;
     }
     case v1::EvaluateRequest::kUnit: {
-      auto found = unit_lookup_(request.unit());
+      auto found = sessions_->GetUnitParameters(request.unit());
       if (!found.ok()) return found.status();
       unit = *std::move(found);
       break;

@@ -2,40 +2,27 @@
 //
 // Evaluator answers ListActivations and Evaluate: baselines through oneDNN
 // (BaselineEngine), PWLU through the actlab kernels with parameters inline
-// or taken from a session unit. It owns no gRPC types beyond the messages,
-// so it is tested without a server.
+// or taken from a session unit. It uses no gRPC types beyond the messages.
 
 #ifndef ACTLAB_SERVER_EVALUATOR_H_
 #define ACTLAB_SERVER_EVALUATOR_H_
 
 #include <cstdint>
-#include <functional>
-#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "actlab/v1/actlab.pb.h"
 #include "kernels/baseline.h"
 #include "kernels/pwlu.h"
+#include "server/session/session_manager.h"
 
 namespace actlab {
 
-// The PWLU parameters of a session unit, as Evaluate needs them.
-struct UnitParameters {
-  PwluParams params;
-  v1::Granularity granularity = v1::LAYER;
-  std::optional<int> channel_axis;  // the unit's configured axis, if any
-};
-
-// Looks a session unit up; NotFound when it does not exist.
-using UnitLookup =
-    std::function<absl::StatusOr<UnitParameters>(const v1::UnitRef&)>;
-
 class Evaluator {
  public:
-  // `baselines` must outlive the Evaluator. `max_elements` bounds every
-  // tensor of a request.
-  Evaluator(BaselineEngine* baselines, UnitLookup unit_lookup,
+  // `baselines` and `sessions` must outlive the Evaluator. `max_elements`
+  // bounds every tensor of a request.
+  Evaluator(BaselineEngine* baselines, SessionManager* sessions,
             int64_t max_elements);
 
   void ListActivations(v1::ListActivationsResponse* response) const;
@@ -55,7 +42,7 @@ class Evaluator {
                                 v1::EvaluateResponse* response) const;
 
   BaselineEngine* baselines_;
-  UnitLookup unit_lookup_;
+  SessionManager* sessions_;
   int64_t max_elements_;
 };
 

@@ -24,12 +24,17 @@
 #include "kernels/pwlu.h"
 #include "server/actlab_service.h"
 #include "server/evaluator.h"
+#include "server/session/session_manager.h"
+#include "server/session/sqlite_store.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address to serve on, HOST:PORT; port 0 picks a free port.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written here once the server listens "
           "(for scripts and tests that ask for port 0).");
+ABSL_FLAG(std::string, store, "var/actlab.db",
+          "SQLite file holding the sessions; created with its folder if "
+          "missing.");
 ABSL_FLAG(int, max_message_mb, 256,
           "Largest request or reply in MiB, both directions. gRPC's own "
           "default of 4 MiB is too small for activation tensors.");
@@ -75,16 +80,23 @@ int Run() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   BaselineEngine baselines;
+  const std::string store_path = absl::GetFlag(FLAGS_store);
+  auto store = SqliteStore::Open(store_path);
+  if (!store.ok()) {
+    Log(absl::StrCat("cannot open --store ", store_path, ": ",
+                     store.status().ToString()));
+    return 1;
+  }
+  auto sessions = SessionManager::Open(*std::move(store), &baselines);
+  if (!sessions.ok()) {
+    Log(absl::StrCat("cannot load sessions from ", store_path, ": ",
+                     sessions.status().ToString()));
+    return 1;
+  }
   // A request carries the input and the upstream gradient in one message.
   const int64_t max_elements = max_message_bytes / sizeof(float) / 2;
-  Evaluator evaluator(
-      &baselines,
-      [](const v1::UnitRef& ref) -> absl::StatusOr<UnitParameters> {
-        return absl::NotFoundError(
-            absl::StrCat("session '", ref.session_id(), "' not found"));
-      },
-      max_elements);
-  ActlabService service(&evaluator);
+  Evaluator evaluator(&baselines, sessions->get(), max_elements);
+  ActlabService service(&evaluator, sessions->get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -107,7 +119,7 @@ int Run() {
   Log(absl::StrCat("version ", ACTLAB_VERSION, " listening on ", host, ":",
                    port, "; ", BaselineEngine::Version(), "; pwlu kernel ",
                    PwluKernelName(16), "; max message ", max_message_mb,
-                   " MiB"));
+                   " MiB; store ", store_path));
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty() && !WritePortFile(port_file, port)) {
     Log(absl::StrCat("cannot write --port_file ", port_file));
