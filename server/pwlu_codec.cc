@@ -6,8 +6,7 @@
 
 namespace actlab {
 
-absl::StatusOr<PwluParams> DecodePwluParams(const v1::PwluParameters& proto,
-                                            absl::string_view field) {
+PwluParams PwluParamsFromProto(const v1::PwluParameters& proto) {
   PwluParams params;
   params.intervals = proto.intervals();
   params.left_bound.assign(proto.left_bound().begin(), proto.left_bound().end());
@@ -17,6 +16,12 @@ absl::StatusOr<PwluParams> DecodePwluParams(const v1::PwluParameters& proto,
   params.left_slope.assign(proto.left_slope().begin(), proto.left_slope().end());
   params.right_slope.assign(proto.right_slope().begin(),
                             proto.right_slope().end());
+  return params;
+}
+
+absl::StatusOr<PwluParams> DecodePwluParams(const v1::PwluParameters& proto,
+                                            absl::string_view field) {
+  PwluParams params = PwluParamsFromProto(proto);
   if (absl::Status status = ValidatePwluParams(params); !status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": ", status.message()));

@@ -19,6 +19,9 @@ namespace actlab {
 absl::StatusOr<PwluParams> DecodePwluParams(const v1::PwluParameters& proto,
                                             absl::string_view field);
 
+// Copies without validation: for parameters the server wrote itself.
+PwluParams PwluParamsFromProto(const v1::PwluParameters& proto);
+
 // Writes `params` into `proto` with the given granularity.
 void EncodePwluParams(const PwluParams& params, v1::Granularity granularity,
                       v1::PwluParameters* proto);

@@ -1,0 +1,83 @@
+// Copyright actlab authors.
+
+#include "kernels/running_moments.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace actlab {
+namespace {
+
+// Sums per unit over [outer, units, inner]; f maps an element to its term.
+// NHWC-like layouts (inner == 1) get their own loop so the per-element work
+// stays a vectorisable add across channels rather than a 1-trip inner loop.
+template <typename F>
+void SumPerUnit(const ChannelLayout& l, const float* x, F f, double* acc) {
+  if (l.inner == 1) {
+    for (int64_t o = 0; o < l.outer; ++o) {
+      const float* row = x + o * l.channels;
+      for (int64_t c = 0; c < l.channels; ++c) acc[c] += f(row[c], c);
+    }
+    return;
+  }
+  for (int64_t o = 0; o < l.outer; ++o) {
+    for (int64_t c = 0; c < l.channels; ++c) {
+      const float* run = x + (o * l.channels + c) * l.inner;
+      double s = 0;
+      for (int64_t i = 0; i < l.inner; ++i) s += f(run[i], c);
+      acc[c] += s;
+    }
+  }
+}
+
+}  // namespace
+
+absl::Status CheckFinite(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("element ", i, " is ", x[i], "; inputs must be finite"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BatchMoments> ComputeBatchMoments(const ChannelLayout& layout,
+                                                 bool per_channel,
+                                                 const float* x) {
+  const ChannelLayout l =
+      per_channel ? layout : ChannelLayout{1, 1, layout.size()};
+  const int64_t count = l.outer * l.inner;
+  if (count == 0) {
+    return absl::InvalidArgumentError(
+        "the tensor has no elements to take statistics of");
+  }
+  // Two passes (mean, then squared deviations) keep the variance accurate
+  // where a one-pass sum of squares would cancel. Float values cannot
+  // overflow a double sum, so a non-finite sum means a non-finite input and
+  // the element-wise check runs only then.
+  std::vector<double> sum(l.channels, 0.0);
+  SumPerUnit(
+      l, x, [](float v, int64_t) { return double{v}; }, sum.data());
+  BatchMoments m;
+  m.mean.resize(l.channels);
+  for (int64_t c = 0; c < l.channels; ++c) {
+    if (!std::isfinite(sum[c])) return CheckFinite(x, l.size());
+    m.mean[c] = sum[c] / count;
+  }
+  std::vector<double> m2(l.channels, 0.0);
+  const double* mean = m.mean.data();
+  SumPerUnit(
+      l, x,
+      [mean](float v, int64_t c) {
+        const double d = v - mean[c];
+        return d * d;
+      },
+      m2.data());
+  m.std.resize(l.channels);
+  for (int64_t c = 0; c < l.channels; ++c) m.std[c] = std::sqrt(m2[c] / count);
+  return m;
+}
+
+}  // namespace actlab

@@ -1,0 +1,145 @@
+// Copyright actlab authors.
+//
+// SessionManager holds the calibration state of PWLU units in sessions and
+// implements the session RPCs. State lives in memory and is written through
+// a SessionStore before a call returns, so an acknowledged change survives a
+// crash and a manager opened on the same store later sees every session
+// exactly as it was. A failing call changes nothing, in memory or stored.
+//
+// Lifecycle of a unit (see realignment.h for the math):
+//   STATISTICS (phase I): the unit acts as its initial shape. Observe
+//     returns that shape's output (the exact baseline kernel) and folds the
+//     batch statistics in. Evaluate with the unit uses its PWLU parameters,
+//     which at this point approximate the initial shape on
+//     [-init_bound, init_bound] (the PWLU tails are the shape's end slopes).
+//   TRAINING (phase II): reached by FitBoundaries, or at creation when
+//     fixed_bounds is set (the paper's fix-init-X ablation).
+//
+// Session.update_time is the latest change to the session or any of its
+// units; a unit update rewrites only that unit's stored row.
+//
+// Thread-safety: all methods are. Each session has a reader/writer lock:
+// calls on a single unit hold it shared (so units proceed in parallel) and
+// serialise on the unit's own mutex around read-compute-write; calls that
+// change the session's membership or fit all its units hold it exclusively.
+// N concurrent Observe calls on one unit therefore fold N batches in some
+// serial order. Store commits are serialised by the store.
+//
+// Errors: InvalidArgument naming the field, NotFound for an unknown session
+// or unit, AlreadyExists, FailedPrecondition for calls in the wrong phase,
+// Unavailable/Internal from the store. Messages go to clients verbatim.
+
+#ifndef ACTLAB_SERVER_SESSION_SESSION_MANAGER_H_
+#define ACTLAB_SERVER_SESSION_SESSION_MANAGER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "actlab/v1/actlab.pb.h"
+#include "kernels/baseline.h"
+#include "kernels/pwlu.h"
+#include "server/session/session_store.h"
+#include "server/tensor_codec.h"
+
+namespace actlab {
+
+namespace session_internal {
+struct SessionState;
+}  // namespace session_internal
+
+// What Evaluate needs to run a session unit.
+struct SessionUnitParams {
+  PwluParams params;
+  v1::Granularity granularity = v1::LAYER;
+  std::optional<int> channel_axis;  // unset: DefaultChannelAxis(rank)
+};
+
+class SessionManager {
+ public:
+  // Loads every session from `store`. `engine` must outlive the manager.
+  static absl::StatusOr<std::unique_ptr<SessionManager>> Open(
+      std::unique_ptr<SessionStore> store, BaselineEngine* engine);
+
+  ~SessionManager();
+  SessionManager(const SessionManager&) = delete;
+  SessionManager& operator=(const SessionManager&) = delete;
+
+  // Validates every unit config before writing anything; unit names must be
+  // distinct. display_name is at most kMaxDisplayNameLength bytes.
+  absl::StatusOr<v1::Session> CreateSession(
+      const v1::CreateSessionRequest& request);
+  absl::StatusOr<v1::GetSessionResponse> GetSession(
+      absl::string_view session_id);
+  // Ordered by (create_time, id).
+  v1::ListSessionsResponse ListSessions();
+  absl::Status DeleteSession(absl::string_view session_id);
+  // AlreadyExists for a name the session has.
+  absl::StatusOr<v1::Unit> AddUnit(const v1::AddUnitRequest& request);
+
+  // Phase I step: folds `input`'s statistics into the unit and writes the
+  // initial shape's output to `output` (input.elements floats). The unit
+  // must be in STATISTICS; for CHANNEL the input's extent along the channel
+  // axis must equal the unit's channels; NaN/inf is InvalidArgument.
+  absl::StatusOr<v1::RunningStats> Observe(const v1::UnitRef& ref,
+                                           const TensorView& input,
+                                           float* output);
+
+  // Phase II entry: realigns one unit (request.unit) or every unit of the
+  // session still in STATISTICS (request.unit empty; units in TRAINING are
+  // skipped), in one transaction. A named unit in TRAINING, or any unit to
+  // fit without observed batches, is FailedPrecondition and nothing changes.
+  absl::StatusOr<v1::FitBoundariesResponse> FitBoundaries(
+      const v1::FitBoundariesRequest& request);
+
+  absl::StatusOr<v1::Unit> GetUnit(const v1::UnitRef& ref);
+  absl::StatusOr<SessionUnitParams> GetUnitParameters(const v1::UnitRef& ref);
+
+  // Samples the PWLU (PwluForward) on a grid: by default the selected
+  // channels' [min B_L, max B_R] widened by a quarter of its width each
+  // side, 256 points; points in [2, kMaxCurvePoints]; at most
+  // kMaxCurveSamples values over all curves.
+  absl::StatusOr<v1::SampleCurveResponse> SampleCurve(
+      const v1::SampleCurveRequest& request);
+
+  // format_version 1. An import is validated completely (config, phase,
+  // statistics, parameters); it takes the export's name unless
+  // request.unit is set, and replaces an existing unit of that name only
+  // with request.replace (else AlreadyExists). A replaced unit keeps its
+  // position and continues its version; batches_observed restarts from the
+  // imported stats.batches and training_steps from 0.
+  absl::StatusOr<v1::UnitExport> ExportUnit(const v1::UnitRef& ref);
+  absl::StatusOr<v1::Unit> ImportUnit(const v1::ImportUnitRequest& request);
+
+  static constexpr int kMaxDisplayNameLength = 256;
+  static constexpr int kDefaultCurvePoints = 256;
+  static constexpr int kMaxCurvePoints = 100000;
+  static constexpr int64_t kMaxCurveSamples = int64_t{1} << 22;
+  static constexpr int kExportFormatVersion = 1;
+
+ private:
+  using SessionState = session_internal::SessionState;
+
+  SessionManager(std::unique_ptr<SessionStore> store, BaselineEngine* engine);
+
+  absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::shared_ptr<SessionState>> FindSession(
+      absl::string_view id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  std::unique_ptr<SessionStore> store_;
+  BaselineEngine* const engine_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<SessionState>> sessions_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace actlab
+
+#endif  // ACTLAB_SERVER_SESSION_SESSION_MANAGER_H_

@@ -1,0 +1,359 @@
+// Copyright actlab authors.
+
+#include "server/session/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace actlab {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr int kBusyTimeoutMs = 5000;
+
+// Version 1. Timestamps are Unix nanoseconds so they round-trip exactly.
+// Units keep a rowid so that rewriting one large state blob does not move
+// the others (WITHOUT ROWID tables store rows inline in the key's B-tree).
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY NOT NULL,
+  display_name TEXT NOT NULL,
+  create_time_ns INTEGER NOT NULL,
+  update_time_ns INTEGER NOT NULL
+);
+CREATE TABLE units (
+  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  state BLOB NOT NULL,
+  PRIMARY KEY (session_id, name)
+);
+PRAGMA user_version = 1;
+)sql";
+
+// Conditions a retry or an operator can clear are Unavailable; the rest
+// (corruption, constraint violations, misuse) are Internal.
+absl::Status SqliteError(int rc, absl::string_view what, const char* message) {
+  const std::string text = absl::StrCat("session store: ", what, ": ", message,
+                                        " (SQLite code ", rc, ")");
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+      return absl::UnavailableError(text);
+    default:
+      return absl::InternalError(text);
+  }
+}
+
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
+  return SqliteError(rc, what, sqlite3_errmsg(db));
+}
+
+absl::Status Exec(sqlite3* db, const char* sql, absl::string_view what) {
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
+  if (rc == SQLITE_OK) return absl::OkStatus();
+  absl::Status status =
+      SqliteError(rc, what, message ? message : sqlite3_errstr(rc));
+  sqlite3_free(message);
+  return status;
+}
+
+// A prepared statement, finalized on destruction. Bind errors surface from
+// Step, which reports the first failure.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  void Bind(int i, absl::string_view text) {
+    Check(sqlite3_bind_text(stmt_, i, text.data(),
+                            static_cast<int>(text.size()), SQLITE_TRANSIENT));
+  }
+  void BindBlob(int i, absl::string_view blob) {
+    Check(sqlite3_bind_blob(stmt_, i, blob.data(),
+                            static_cast<int>(blob.size()), SQLITE_TRANSIENT));
+  }
+  void Bind(int i, int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, i, value));
+  }
+
+  // True when a row is available, false when done.
+  absl::StatusOr<bool> Step(absl::string_view what) {
+    if (rc_ != SQLITE_OK) return SqliteError(db_, rc_, what);
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(db_, rc, what);
+  }
+  absl::Status Run(absl::string_view what) {
+    absl::StatusOr<bool> row = Step(what);
+    if (!row.ok()) return row.status();
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    return absl::OkStatus();
+  }
+
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    const int n = sqlite3_column_bytes(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p), n) : std::string();
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc_ == SQLITE_OK) rc_ = rc;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
+// fails half-way on a lock upgrade. Rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  ~Transaction() {
+    if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  absl::Status Begin() {
+    absl::Status s = Exec(db_, "BEGIN IMMEDIATE", "begin transaction");
+    open_ = s.ok();
+    return s;
+  }
+  absl::Status Commit() {
+    absl::Status s = Exec(db_, "COMMIT", "commit");
+    // A failed COMMIT can leave the transaction open; the destructor's
+    // ROLLBACK then restores a clean state.
+    open_ = !s.ok() && !sqlite3_get_autocommit(db_);
+    return s;
+  }
+
+ private:
+  sqlite3* db_;
+  bool open_ = false;
+};
+
+absl::Status WriteUnits(sqlite3* db, absl::string_view session_id,
+                        absl::Span<const UnitRow> units) {
+  Statement upsert(db,
+                   "INSERT INTO units (session_id, name, position, version, "
+                   "state) VALUES (?1, ?2, ?3, ?4, ?5) "
+                   "ON CONFLICT (session_id, name) DO UPDATE SET "
+                   "position = excluded.position, version = excluded.version, "
+                   "state = excluded.state");
+  for (const UnitRow& unit : units) {
+    upsert.Bind(1, session_id);
+    upsert.Bind(2, unit.name);
+    upsert.Bind(3, unit.position);
+    upsert.Bind(4, unit.version);
+    upsert.BindBlob(5, unit.state);
+    absl::Status s = upsert.Run(absl::StrCat("write unit '", unit.name, "'"));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Configure(sqlite3* db) {
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  {
+    Statement wal(db, "PRAGMA journal_mode = WAL");
+    absl::StatusOr<bool> row = wal.Step("enable WAL");
+    if (!row.ok()) return row.status();
+    if (!*row || wal.Text(0) != "wal") {
+      return absl::UnavailableError(
+          "session store: the database refused WAL journal mode");
+    }
+  }
+  absl::Status s = Exec(db, "PRAGMA synchronous = FULL", "set synchronous");
+  if (!s.ok()) return s;
+  s = Exec(db, "PRAGMA foreign_keys = ON", "enable foreign keys");
+  if (!s.ok()) return s;
+
+  Transaction txn(db);
+  s = txn.Begin();
+  if (!s.ok()) return s;
+  Statement version_query(db, "PRAGMA user_version");
+  absl::StatusOr<bool> row = version_query.Step("read schema version");
+  if (!row.ok()) return row.status();
+  const int64_t version = *row ? version_query.Int(0) : 0;
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session store: schema version ", version,
+                     " is newer than this server's ", kSchemaVersion,
+                     "; run a newer server"));
+  }
+  if (version == 0) {
+    s = Exec(db, kSchemaV1, "create schema");
+    if (!s.ok()) return s;
+  }
+  return txn.Commit();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
+    const std::string& path) {
+  const std::filesystem::path parent =
+      std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("session store: cannot create directory '",
+                       parent.string(), "': ", ec.message()));
+    }
+  }
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status s = SqliteError(rc, absl::StrCat("open '", path, "'"),
+                                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return s;
+  }
+  absl::Status s = Configure(db);
+  if (!s.ok()) {
+    sqlite3_close(db);
+    return s;
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(db));
+}
+
+SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+absl::StatusOr<std::vector<StoredSession>> SqliteStore::LoadAll() {
+  absl::MutexLock lock(&mu_);
+  std::vector<StoredSession> sessions;
+  absl::flat_hash_map<std::string, size_t> index;
+  Statement select_sessions(
+      db_,
+      "SELECT id, display_name, create_time_ns, update_time_ns FROM sessions "
+      "ORDER BY create_time_ns, id");
+  for (;;) {
+    absl::StatusOr<bool> row = select_sessions.Step("load sessions");
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    StoredSession stored;
+    stored.session.id = select_sessions.Text(0);
+    stored.session.display_name = select_sessions.Text(1);
+    stored.session.create_time = absl::FromUnixNanos(select_sessions.Int(2));
+    stored.session.update_time = absl::FromUnixNanos(select_sessions.Int(3));
+    index[stored.session.id] = sessions.size();
+    sessions.push_back(std::move(stored));
+  }
+  Statement select_units(db_,
+                         "SELECT session_id, name, position, version, state "
+                         "FROM units ORDER BY session_id, position");
+  for (;;) {
+    absl::StatusOr<bool> row = select_units.Step("load units");
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto it = index.find(select_units.Text(0));
+    if (it == index.end()) {
+      return absl::InternalError(absl::StrCat(
+          "session store: unit '", select_units.Text(1),
+          "' belongs to missing session '", select_units.Text(0), "'"));
+    }
+    UnitRow unit;
+    unit.name = select_units.Text(1);
+    unit.position = select_units.Int(2);
+    unit.version = select_units.Int(3);
+    unit.state = select_units.Text(4);
+    sessions[it->second].units.push_back(std::move(unit));
+  }
+  return sessions;
+}
+
+absl::Status SqliteStore::CreateSession(const SessionRow& session,
+                                        absl::Span<const UnitRow> units) {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(db_);
+  absl::Status s = txn.Begin();
+  if (!s.ok()) return s;
+  {
+    Statement insert(db_,
+                     "INSERT INTO sessions (id, display_name, create_time_ns, "
+                     "update_time_ns) VALUES (?1, ?2, ?3, ?4)");
+    insert.Bind(1, session.id);
+    insert.Bind(2, session.display_name);
+    insert.Bind(3, absl::ToUnixNanos(session.create_time));
+    insert.Bind(4, absl::ToUnixNanos(session.update_time));
+    s = insert.Run("insert session");
+    if (!s.ok()) return s;
+  }
+  s = WriteUnits(db_, session.id, units);
+  if (!s.ok()) return s;
+  return txn.Commit();
+}
+
+absl::Status SqliteStore::DeleteSession(absl::string_view session_id) {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(db_);
+  absl::Status s = txn.Begin();
+  if (!s.ok()) return s;
+  // Explicit rather than relying on ON DELETE CASCADE, which only acts
+  // when foreign keys are enabled on the connection.
+  Statement delete_units(db_, "DELETE FROM units WHERE session_id = ?1");
+  delete_units.Bind(1, session_id);
+  s = delete_units.Run("delete units");
+  if (!s.ok()) return s;
+  Statement delete_session(db_, "DELETE FROM sessions WHERE id = ?1");
+  delete_session.Bind(1, session_id);
+  s = delete_session.Run("delete session");
+  if (!s.ok()) return s;
+  return txn.Commit();
+}
+
+absl::Status SqliteStore::PutUnits(
+    absl::string_view session_id, absl::Span<const UnitRow> units,
+    std::optional<absl::Time> session_update_time) {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(db_);
+  absl::Status s = txn.Begin();
+  if (!s.ok()) return s;
+  if (session_update_time.has_value()) {
+    Statement touch(db_,
+                    "UPDATE sessions SET update_time_ns = ?1 WHERE id = ?2");
+    touch.Bind(1, absl::ToUnixNanos(*session_update_time));
+    touch.Bind(2, session_id);
+    s = touch.Run("update session");
+    if (!s.ok()) return s;
+    if (sqlite3_changes(db_) != 1) {
+      return absl::InternalError(
+          absl::StrCat("session store: session '", session_id, "' is missing"));
+    }
+  }
+  s = WriteUnits(db_, session_id, units);
+  if (!s.ok()) return s;
+  return txn.Commit();
+}
+
+}  // namespace actlab

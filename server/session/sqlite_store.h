@@ -1,0 +1,57 @@
+// Copyright actlab authors.
+//
+// SessionStore on one SQLite file through the libsqlite3 C API.
+//
+// Durability: WAL journal with synchronous=FULL, so every committed
+// transaction is fsynced before the call returns; one transaction per
+// mutating call. Schema version lives in PRAGMA user_version; a file written
+// by a newer schema is refused rather than misread. Errors are Unavailable
+// for conditions that may pass (busy, I/O, disk full, cannot open) and
+// Internal otherwise, both carrying SQLite's message.
+//
+// One connection is shared under a mutex: SQLite serialises writers anyway,
+// and the manager does its compute outside the store.
+
+#ifndef ACTLAB_SERVER_SESSION_SQLITE_STORE_H_
+#define ACTLAB_SERVER_SESSION_SQLITE_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/session/session_store.h"
+
+struct sqlite3;
+
+namespace actlab {
+
+class SqliteStore final : public SessionStore {
+ public:
+  // Opens or creates the database at `path`, creating missing parent
+  // directories and the schema.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
+      const std::string& path);
+
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  absl::StatusOr<std::vector<StoredSession>> LoadAll() override;
+  absl::Status CreateSession(const SessionRow& session,
+                             absl::Span<const UnitRow> units) override;
+  absl::Status DeleteSession(absl::string_view session_id) override;
+  absl::Status PutUnits(absl::string_view session_id,
+                        absl::Span<const UnitRow> units,
+                        std::optional<absl::Time> session_update_time) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db);
+
+  absl::Mutex mu_;
+  sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
+};
+
+}  // namespace actlab
+
+#endif  // ACTLAB_SERVER_SESSION_SQLITE_STORE_H_

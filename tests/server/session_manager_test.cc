@@ -1,0 +1,589 @@
+// Copyright actlab authors.
+//
+// SessionManager API: defaults, validation, errors (each leaving state
+// unchanged), persistence, curves, export/import. Real SQLite files.
+
+#include "server/session/session_manager.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "server/session/sqlite_store.h"
+
+namespace actlab {
+namespace {
+
+namespace fs = std::filesystem;
+using ::google::protobuf::util::MessageDifferencer;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+class SessionManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           absl::StrCat(
+               "session_manager_test_", getpid(), "_",
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    manager_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // A new manager on the same file, as after a server restart.
+  void Reopen() {
+    manager_.reset();
+    auto store = SqliteStore::Open((dir_ / "state" / "sessions.db").string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto manager = SessionManager::Open(*std::move(store), &engine_);
+    ASSERT_TRUE(manager.ok()) << manager.status();
+    manager_ = *std::move(manager);
+  }
+
+  std::string Create(std::vector<v1::UnitConfig> units) {
+    v1::CreateSessionRequest request;
+    request.set_display_name("test");
+    for (auto& u : units) *request.add_units() = u;
+    auto session = manager_->CreateSession(request);
+    EXPECT_TRUE(session.ok()) << session.status();
+    return session.ok() ? session->id() : "";
+  }
+
+  v1::Unit Get(const std::string& session, const std::string& unit) {
+    auto u = manager_->GetUnit(Ref(session, unit));
+    EXPECT_TRUE(u.ok()) << u.status();
+    return u.ok() ? *u : v1::Unit();
+  }
+
+  std::string Snapshot(const std::string& session) {
+    auto s = manager_->GetSession(session);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? s->SerializeAsString() : "";
+  }
+
+  absl::StatusOr<v1::RunningStats> Observe(const std::string& session,
+                                           const std::string& unit,
+                                           std::vector<int64_t> shape,
+                                           const std::vector<float>& x) {
+    TensorView view{std::move(shape), x.data(), static_cast<int64_t>(x.size())};
+    std::vector<float> y(x.size());
+    return manager_->Observe(Ref(session, unit), view, y.data());
+  }
+
+  static v1::UnitRef Ref(const std::string& session, const std::string& unit) {
+    v1::UnitRef ref;
+    ref.set_session_id(session);
+    ref.set_unit(unit);
+    return ref;
+  }
+
+  static v1::UnitConfig Layer(const std::string& name) {
+    v1::UnitConfig c;
+    c.set_name(name);
+    return c;
+  }
+
+  static v1::UnitConfig Channel(const std::string& name, int channels) {
+    v1::UnitConfig c;
+    c.set_name(name);
+    c.set_granularity(v1::CHANNEL);
+    c.set_channels(channels);
+    return c;
+  }
+
+  fs::path dir_;
+  BaselineEngine engine_;
+  std::unique_ptr<SessionManager> manager_;
+};
+
+std::vector<float> Ramp(int n, float start, float step) {
+  std::vector<float> x(n);
+  for (int i = 0; i < n; ++i) x[i] = start + step * i;
+  return x;
+}
+
+TEST_F(SessionManagerTest, CreateFillsDefaultsAndInitialReluShape) {
+  v1::CreateSessionRequest request;
+  request.set_display_name("resnet");
+  *request.add_units() = Layer("a");
+  auto session = manager_->CreateSession(request);
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_THAT(session->id(), MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_EQ(session->display_name(), "resnet");
+  EXPECT_THAT(session->unit_names(), ::testing::ElementsAre("a"));
+
+  const v1::Unit unit = Get(session->id(), "a");
+  const v1::UnitConfig& c = unit.config();
+  EXPECT_EQ(c.intervals(), 16);
+  EXPECT_EQ(c.granularity(), v1::LAYER);
+  EXPECT_EQ(c.channels(), 1);
+  EXPECT_FALSE(c.has_channel_axis());
+  EXPECT_EQ(c.momentum(), 0.9);
+  EXPECT_EQ(c.sigma_multiplier(), 3.0);
+  EXPECT_EQ(c.init_activation(), "relu");
+  EXPECT_EQ(c.init_bound(), 3.0);
+  EXPECT_FALSE(c.fixed_bounds());
+  EXPECT_EQ(c.min_width(), 1e-3);
+  EXPECT_EQ(unit.phase(), v1::STATISTICS);
+  EXPECT_EQ(unit.version(), 1);
+  EXPECT_EQ(unit.stats().batches(), 0);
+  EXPECT_EQ(unit.batches_observed(), 0);
+
+  const v1::PwluParameters& p = unit.parameters();
+  EXPECT_EQ(p.intervals(), 16);
+  EXPECT_THAT(p.left_bound(), ::testing::ElementsAre(-3.0f));
+  EXPECT_THAT(p.right_bound(), ::testing::ElementsAre(3.0f));
+  EXPECT_THAT(p.left_slope(), ::testing::ElementsAre(0.0f));
+  EXPECT_THAT(p.right_slope(), ::testing::ElementsAre(1.0f));
+  ASSERT_EQ(p.values_size(), 17);
+  for (int j = 0; j <= 16; ++j) {
+    EXPECT_FLOAT_EQ(p.values(j), std::max(0.0f, -3.0f + 0.375f * j)) << j;
+  }
+
+  auto other = manager_->CreateSession(request);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->id(), session->id());
+}
+
+TEST_F(SessionManagerTest, ChannelUnitHasOneInitialSetPerChannel) {
+  v1::UnitConfig c = Channel("c", 3);
+  c.set_channel_axis(-1);
+  c.set_intervals(4);
+  c.set_init_bound(2);
+  const std::string id = Create({c});
+  const v1::Unit unit = Get(id, "c");
+  EXPECT_EQ(unit.config().channel_axis(), -1);
+  EXPECT_EQ(unit.parameters().granularity(), v1::CHANNEL);
+  EXPECT_EQ(unit.parameters().left_bound_size(), 3);
+  EXPECT_EQ(unit.parameters().values_size(), 15);
+  auto params = manager_->GetUnitParameters(Ref(id, "c"));
+  ASSERT_TRUE(params.ok()) << params.status();
+  EXPECT_EQ(params->granularity, v1::CHANNEL);
+  EXPECT_EQ(params->channel_axis, -1);
+  EXPECT_EQ(params->params.units(), 3);
+  EXPECT_EQ(params->params.values,
+            std::vector<float>(unit.parameters().values().begin(),
+                               unit.parameters().values().end()));
+}
+
+TEST_F(SessionManagerTest, AliasIsStoredUnderCanonicalNameWithParams) {
+  v1::UnitConfig c = Layer("s");
+  c.set_init_activation("silu");
+  const std::string id = Create({c});
+  const v1::UnitConfig stored = Get(id, "s").config();
+  EXPECT_EQ(stored.init_activation(), "swish");
+  ASSERT_EQ(stored.init_params().count("beta"), 1u);
+  EXPECT_EQ(stored.init_params().at("beta"), 1.0);
+}
+
+struct BadConfig {
+  const char* what;
+  std::function<void(v1::UnitConfig*)> edit;
+  const char* message;
+};
+
+TEST_F(SessionManagerTest, InvalidConfigsNameTheFieldAndWriteNothing) {
+  const BadConfig cases[] = {
+      {"momentum", [](auto* c) { c->set_momentum(1.5); },
+       "units[1].momentum: 1.5 is outside (0, 1)"},
+      {"momentum 0", [](auto* c) { c->set_momentum(0); },
+       "units[1].momentum: 0 is outside (0, 1)"},
+      {"intervals", [](auto* c) { c->set_intervals(0); },
+       "units[1].intervals: 0 is outside [1, 1024]"},
+      {"intervals", [](auto* c) { c->set_intervals(1025); },
+       "units[1].intervals: 1025 is outside [1, 1024]"},
+      {"channels", [](auto* c) { c->set_granularity(v1::CHANNEL); },
+       "units[1].channels: 0 is outside [1, 65536]"},
+      {"granularity",
+       [](auto* c) { c->set_granularity(static_cast<v1::Granularity>(7)); },
+       "units[1].granularity: 7"},
+      {"sigma", [](auto* c) { c->set_sigma_multiplier(0); },
+       "units[1].sigma_multiplier: 0 must be finite and > 0"},
+      {"init_bound", [](auto* c) { c->set_init_bound(-1); },
+       "units[1].init_bound: -1 must be finite and > 0"},
+      {"init_bound inf", [](auto* c) { c->set_init_bound(INFINITY); },
+       "units[1].init_bound: inf must be finite and > 0"},
+      {"min_width", [](auto* c) { c->set_min_width(0); },
+       "units[1].min_width: 0 must be finite and > 0"},
+      {"prelu", [](auto* c) { c->set_init_activation("prelu"); },
+       "units[1].init_activation: prelu takes per-channel slopes"},
+      {"unknown", [](auto* c) { c->set_init_activation("nope"); },
+       "units[1].init_activation: unknown activation 'nope'"},
+      {"param",
+       [](auto* c) {
+         c->set_init_activation("elu");
+         (*c->mutable_init_params())["alpha"] = 1000;
+       },
+       "units[1].init_activation: parameter 'alpha'"},
+      {"empty name", [](auto* c) { c->set_name(""); }, "units[1].name: "},
+      {"long name", [](auto* c) { c->set_name(std::string(129, 'x')); },
+       "units[1].name: "},
+      {"unprintable", [](auto* c) { c->set_name("a\nb"); }, "units[1].name: "},
+      {"duplicate", [](auto* c) { c->set_name("ok"); },
+       "units[1].name: 'ok' duplicates units[0]"},
+  };
+  for (const BadConfig& bad : cases) {
+    v1::CreateSessionRequest request;
+    *request.add_units() = Layer("ok");
+    v1::UnitConfig c = Layer("bad");
+    bad.edit(&c);
+    *request.add_units() = c;
+    auto session = manager_->CreateSession(request);
+    EXPECT_EQ(session.status().code(), absl::StatusCode::kInvalidArgument)
+        << bad.what;
+    EXPECT_THAT(session.status().message(), HasSubstr(bad.message)) << bad.what;
+  }
+  EXPECT_EQ(manager_->ListSessions().sessions_size(), 0);
+  Reopen();
+  EXPECT_EQ(manager_->ListSessions().sessions_size(), 0);
+}
+
+TEST_F(SessionManagerTest, UnknownSessionOrUnitIsNotFound) {
+  const std::string id = Create({Layer("a")});
+  const std::string before = Snapshot(id);
+  const std::string no_session = "session 'abc' not found";
+  const std::string no_unit =
+      absl::StrCat("unit 'x' not found in session '", id, "'");
+  auto expect = [](const absl::Status& s, const std::string& message) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+    EXPECT_EQ(s.message(), message);
+  };
+  expect(manager_->GetSession("abc").status(), no_session);
+  expect(manager_->DeleteSession("abc"), no_session);
+  expect(manager_->GetUnit(Ref("abc", "a")).status(), no_session);
+  expect(manager_->GetUnit(Ref(id, "x")).status(), no_unit);
+  expect(manager_->GetUnitParameters(Ref(id, "x")).status(), no_unit);
+  expect(Observe("abc", "a", {2}, {1, 2}).status(), no_session);
+  expect(Observe(id, "x", {2}, {1, 2}).status(), no_unit);
+  v1::FitBoundariesRequest fit;
+  fit.set_session_id(id);
+  fit.set_unit("x");
+  expect(manager_->FitBoundaries(fit).status(), no_unit);
+  fit.set_session_id("abc");
+  expect(manager_->FitBoundaries(fit).status(), no_session);
+  v1::AddUnitRequest add;
+  add.set_session_id("abc");
+  *add.mutable_unit() = Layer("b");
+  expect(manager_->AddUnit(add).status(), no_session);
+  v1::SampleCurveRequest curve;
+  *curve.mutable_unit() = Ref(id, "x");
+  expect(manager_->SampleCurve(curve).status(), no_unit);
+  expect(manager_->ExportUnit(Ref(id, "x")).status(), no_unit);
+  auto exported = manager_->ExportUnit(Ref(id, "a"));
+  ASSERT_TRUE(exported.ok());
+  v1::ImportUnitRequest import;
+  import.set_session_id("abc");
+  *import.mutable_export_() = *exported;
+  expect(manager_->ImportUnit(import).status(), no_session);
+  EXPECT_EQ(Snapshot(id), before);
+}
+
+TEST_F(SessionManagerTest, AddUnitAppendsAndRefusesDuplicates) {
+  const std::string id = Create({Layer("a")});
+  v1::AddUnitRequest add;
+  add.set_session_id(id);
+  *add.mutable_unit() = Channel("b", 2);
+  auto unit = manager_->AddUnit(add);
+  ASSERT_TRUE(unit.ok()) << unit.status();
+  EXPECT_EQ(unit->config().channels(), 2);
+  EXPECT_EQ(unit->version(), 1);
+
+  const std::string before = Snapshot(id);
+  *add.mutable_unit() = Layer("a");
+  auto dup = manager_->AddUnit(add);
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(dup.status().message(),
+            absl::StrCat("unit 'a' already exists in session '", id, "'"));
+  add.mutable_unit()->set_momentum(2);
+  EXPECT_EQ(manager_->AddUnit(add).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Snapshot(id), before);
+
+  auto session = manager_->GetSession(id);
+  ASSERT_TRUE(session.ok());
+  EXPECT_THAT(session->session().unit_names(),
+              ::testing::ElementsAre("a", "b"));
+}
+
+TEST_F(SessionManagerTest, DeleteSessionIsDurable) {
+  const std::string keep = Create({Layer("a")});
+  const std::string gone = Create({Layer("a")});
+  ASSERT_TRUE(manager_->DeleteSession(gone).ok());
+  EXPECT_EQ(manager_->GetSession(gone).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->DeleteSession(gone).code(), absl::StatusCode::kNotFound);
+  Reopen();
+  EXPECT_EQ(manager_->GetSession(gone).status().code(),
+            absl::StatusCode::kNotFound);
+  auto list = manager_->ListSessions();
+  ASSERT_EQ(list.sessions_size(), 1);
+  EXPECT_EQ(list.sessions(0).id(), keep);
+}
+
+TEST_F(SessionManagerTest, ObserveOutputIsTheExactInitialShape) {
+  v1::UnitConfig c = Layer("g");
+  c.set_init_activation("gelu");
+  const std::string id = Create({c});
+  const std::vector<float> x = Ramp(1000, -5, 0.01f);
+  std::vector<float> y(x.size()), expected(x.size());
+  TensorView view{{10, 100}, x.data(), 1000};
+  auto stats = manager_->Observe(Ref(id, "g"), view, y.data());
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  auto gelu = engine_.Resolve("gelu", {});
+  ASSERT_TRUE(gelu.ok());
+  ASSERT_TRUE(engine_.Forward(*gelu, {1000}, x.data(), expected.data()).ok());
+  EXPECT_EQ(y, expected);
+  EXPECT_EQ(stats->batches(), 1);
+}
+
+TEST_F(SessionManagerTest, ObserveErrorsLeaveStateUnchanged) {
+  v1::UnitConfig fixed = Layer("fixed");
+  fixed.set_fixed_bounds(true);
+  const std::string id = Create({Channel("c", 4), fixed});
+  ASSERT_TRUE(Observe(id, "c", {2, 4}, Ramp(8, 0, 1)).ok());
+  const std::string before = Snapshot(id);
+
+  auto s = Observe(id, "fixed", {2}, {1, 2}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("phase TRAINING"));
+  EXPECT_THAT(s.message(), HasSubstr("Evaluate serves phase II"));
+
+  s = Observe(id, "c", {2, 3}, Ramp(6, 0, 1)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("has 3 channels along axis 1"));
+  EXPECT_THAT(s.message(), HasSubstr("has 4"));
+
+  std::vector<float> x = Ramp(8, 0, 1);
+  x[5] = NAN;
+  s = Observe(id, "c", {2, 4}, x).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("input: element 5 is nan"));
+  x[5] = -INFINITY;
+  s = Observe(id, "c", {2, 4}, x).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+
+  s = Observe(id, "c", {0, 4}, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Snapshot(id), before);
+}
+
+TEST_F(SessionManagerTest, RestartRestoresEverySessionIdentically) {
+  v1::UnitConfig g = Channel("g", 3);
+  g.set_init_activation("gelu");
+  g.set_channel_axis(-1);
+  v1::UnitConfig fixed = Layer("fixed");
+  fixed.set_fixed_bounds(true);
+  const std::string a = Create({Layer("l"), g, fixed});
+  const std::string b = Create({Layer("only")});
+  ASSERT_TRUE(Observe(a, "l", {4}, {1, 2, 3, 4}).ok());
+  ASSERT_TRUE(Observe(a, "g", {2, 3}, Ramp(6, -1, 0.5f)).ok());
+  ASSERT_TRUE(Observe(a, "g", {2, 3}, Ramp(6, -2, 0.75f)).ok());
+  v1::FitBoundariesRequest fit;
+  fit.set_session_id(a);
+  fit.set_unit("l");
+  ASSERT_TRUE(manager_->FitBoundaries(fit).ok());
+  v1::AddUnitRequest add;
+  add.set_session_id(b);
+  *add.mutable_unit() = Channel("added", 2);
+  ASSERT_TRUE(manager_->AddUnit(add).ok());
+
+  const std::string list = manager_->ListSessions().SerializeAsString();
+  const std::string snap_a = Snapshot(a), snap_b = Snapshot(b);
+  Reopen();
+  EXPECT_EQ(manager_->ListSessions().SerializeAsString(), list);
+  EXPECT_EQ(Snapshot(a), snap_a);
+  EXPECT_EQ(Snapshot(b), snap_b);
+  // Still usable after the restart, continuing where it stopped.
+  auto stats = Observe(a, "g", {1, 3}, {1, 2, 3});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->batches(), 3);
+  EXPECT_EQ(Get(a, "g").version(), 4);
+}
+
+TEST_F(SessionManagerTest, SampleCurveDefaultGridFollowsTheShape) {
+  const std::string id = Create({Layer("r")});
+  v1::SampleCurveRequest request;
+  *request.mutable_unit() = Ref(id, "r");
+  auto curve = manager_->SampleCurve(request);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  ASSERT_EQ(curve->x_size(), 256);
+  EXPECT_FLOAT_EQ(curve->x(0), -4.5f);  // [-3, 3] widened by 6 / 4
+  EXPECT_FLOAT_EQ(curve->x(255), 4.5f);
+  ASSERT_EQ(curve->curves_size(), 1);
+  EXPECT_EQ(curve->curves(0).left_bound(), -3.0f);
+  EXPECT_EQ(curve->curves(0).right_bound(), 3.0f);
+  for (int i = 0; i < 256; ++i) {
+    // A breakpoint sits on 0, so the PWLU of relu is relu everywhere.
+    EXPECT_NEAR(curve->curves(0).y(i), std::max(0.0f, curve->x(i)), 1e-6);
+  }
+}
+
+TEST_F(SessionManagerTest, SampleCurveSelectsChannelsAndValidates) {
+  const std::string id = Create({Channel("c", 3)});
+  ASSERT_TRUE(Observe(id, "c", {2, 3}, {0, 10, -4, 2, 14, -2}).ok());
+  v1::FitBoundariesRequest fit;
+  fit.set_session_id(id);
+  ASSERT_TRUE(manager_->FitBoundaries(fit).ok());
+  const v1::Unit unit = Get(id, "c");
+
+  v1::SampleCurveRequest request;
+  *request.mutable_unit() = Ref(id, "c");
+  request.add_channels(2);
+  request.add_channels(0);
+  request.set_points(11);
+  auto curve = manager_->SampleCurve(request);
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  ASSERT_EQ(curve->curves_size(), 2);
+  EXPECT_EQ(curve->curves(0).channel(), 2);
+  EXPECT_EQ(curve->curves(1).channel(), 0);
+  // Channel 0: mean 1, std 1 -> [-2, 4]; channel 2: mean -3, std 1 -> [-6, 0].
+  EXPECT_EQ(curve->curves(1).left_bound(), unit.parameters().left_bound(0));
+  const double lo = -6, hi = 4, margin = 2.5;
+  EXPECT_FLOAT_EQ(curve->x(0), lo - margin);
+  EXPECT_FLOAT_EQ(curve->x(10), hi + margin);
+  // Outside [B_L, B_R] the tails of relu: 0 on the left, x on the right.
+  EXPECT_FLOAT_EQ(curve->curves(1).y(0), 0);
+  EXPECT_NEAR(curve->curves(1).y(10), hi + margin, 1e-5);
+
+  request.set_x_min(1);
+  request.set_x_max(2);
+  curve = manager_->SampleCurve(request);
+  ASSERT_TRUE(curve.ok());
+  EXPECT_EQ(curve->x(0), 1.0f);
+  EXPECT_EQ(curve->x(10), 2.0f);
+
+  request.set_x_min(3);
+  EXPECT_EQ(manager_->SampleCurve(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  request.clear_x_min();
+  request.clear_x_max();
+  request.set_points(1);
+  EXPECT_THAT(manager_->SampleCurve(request).status().message(),
+              HasSubstr("points: 1 is outside [2, 100000]"));
+  request.set_points(100001);
+  EXPECT_EQ(manager_->SampleCurve(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  request.set_points(5);
+  request.add_channels(3);
+  auto bad = manager_->SampleCurve(request);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("channels[2]: 3 is outside"));
+}
+
+TEST_F(SessionManagerTest, ExportImportRoundTripGivesIdenticalParameters) {
+  v1::UnitConfig c = Channel("c", 2);
+  c.set_init_activation("swish");
+  (*c.mutable_init_params())["beta"] = 1.5;
+  const std::string from = Create({c});
+  ASSERT_TRUE(Observe(from, "c", {3, 2}, {0, 1, 2, 5, -1, 9}).ok());
+  v1::FitBoundariesRequest fit;
+  fit.set_session_id(from);
+  ASSERT_TRUE(manager_->FitBoundaries(fit).ok());
+  auto exported = manager_->ExportUnit(Ref(from, "c"));
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_EQ(exported->format_version(), 1);
+
+  const std::string to = Create({Layer("c")});
+  v1::ImportUnitRequest request;
+  request.set_session_id(to);
+  *request.mutable_export_() = *exported;
+  request.set_unit("copy");
+  auto imported = manager_->ImportUnit(request);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  const v1::Unit source = Get(from, "c");
+  EXPECT_TRUE(
+      MessageDifferencer::Equals(imported->parameters(), source.parameters()));
+  EXPECT_TRUE(MessageDifferencer::Equals(imported->stats(), source.stats()));
+  EXPECT_EQ(imported->phase(), v1::TRAINING);
+  EXPECT_EQ(imported->config().name(), "copy");
+  EXPECT_EQ(imported->version(), 1);
+
+  // The exported name clashes with "c" in the target session.
+  request.clear_unit();
+  const std::string before = Snapshot(to);
+  auto clash = manager_->ImportUnit(request);
+  EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Snapshot(to), before);
+  request.set_replace(true);
+  auto replaced = manager_->ImportUnit(request);
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  EXPECT_EQ(replaced->version(), 2);
+  EXPECT_EQ(replaced->config().granularity(), v1::CHANNEL);
+  auto session = manager_->GetSession(to);
+  ASSERT_TRUE(session.ok());
+  EXPECT_THAT(session->session().unit_names(),
+              ::testing::ElementsAre("c", "copy"));
+  Reopen();
+  EXPECT_TRUE(MessageDifferencer::Equals(Get(to, "c").parameters(),
+                                         source.parameters()));
+}
+
+TEST_F(SessionManagerTest, ImportValidatesEverything) {
+  const std::string from = Create({Channel("c", 2)});
+  ASSERT_TRUE(Observe(from, "c", {1, 2}, {1, 2}).ok());
+  auto good = manager_->ExportUnit(Ref(from, "c"));
+  ASSERT_TRUE(good.ok());
+  const std::string to = Create({});
+  const std::string before = Snapshot(to);
+
+  struct Case {
+    const char* what;
+    std::function<void(v1::UnitExport*)> edit;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"version", [](auto* e) { e->set_format_version(2); },
+       "export.format_version: 2 is not supported"},
+      {"config", [](auto* e) { e->mutable_config()->set_momentum(1); },
+       "export.config.momentum"},
+      {"phase", [](auto* e) { e->set_phase(v1::PHASE_UNSPECIFIED); },
+       "export.phase"},
+      {"fixed", [](auto* e) { e->mutable_config()->set_fixed_bounds(true); },
+       "export.phase: STATISTICS contradicts"},
+      {"bounds",
+       [](auto* e) { e->mutable_parameters()->set_left_bound(1, 1e9f); },
+       "export.parameters"},
+      {"lengths",
+       [](auto* e) { e->mutable_parameters()->mutable_values()->RemoveLast(); },
+       "export.parameters"},
+      {"units", [](auto* e) { e->mutable_config()->set_channels(3); },
+       "export.parameters.left_bound: 2 units, but the config has 3"},
+      {"intervals", [](auto* e) { e->mutable_parameters()->set_intervals(8); },
+       "export.parameters.intervals"},
+      {"nan slope",
+       [](auto* e) { e->mutable_parameters()->set_right_slope(0, NAN); },
+       "export.parameters"},
+      {"stats size",
+       [](auto* e) { e->mutable_stats()->mutable_mean()->RemoveLast(); },
+       "export.stats"},
+      {"stats std", [](auto* e) { e->mutable_stats()->set_std(0, -1); },
+       "export.stats.std[0]"},
+  };
+  for (const Case& c : cases) {
+    v1::ImportUnitRequest request;
+    request.set_session_id(to);
+    *request.mutable_export_() = *good;
+    c.edit(request.mutable_export_());
+    auto result = manager_->ImportUnit(request);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.what;
+    EXPECT_THAT(result.status().message(), HasSubstr(c.message)) << c.what;
+  }
+  EXPECT_EQ(Snapshot(to), before);
+}
+
+}  // namespace
+}  // namespace actlab
