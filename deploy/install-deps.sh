@@ -19,7 +19,7 @@ BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
-  python3-numpy
+  python3-numpy python3-grpcio python3-protobuf
 )
 
 packages=("${RUNTIME_PACKAGES[@]}")
