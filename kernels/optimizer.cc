@@ -31,12 +31,13 @@ void ForEachParameter(const TrainableGroups& groups, const PwluParams& grad,
 
 absl::Status CheckRange(const char* field, double value, double low,
                         bool low_open, double high, bool high_open) {
-  const bool ok = std::isfinite(value) && (low_open ? value > low : value >= low) &&
+  const bool ok = std::isfinite(value) &&
+                  (low_open ? value > low : value >= low) &&
                   (high_open ? value < high : value <= high);
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, ": ", value, " is outside ", low_open ? "(" : "[", low, ", ",
-      high, high_open ? ")" : "]"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": ", value, " is outside ", low_open ? "(" : "[",
+                   low, ", ", high, high_open ? ")" : "]"));
 }
 
 }  // namespace
@@ -46,14 +47,16 @@ absl::Status ValidateOptimizerConfig(const OptimizerConfig& config) {
   absl::Status status =
       CheckRange("learning_rate", config.learning_rate, 0, true, inf, true);
   if (status.ok()) {
-    status = CheckRange("weight_decay", config.weight_decay, 0, false, inf, true);
+    status =
+        CheckRange("weight_decay", config.weight_decay, 0, false, inf, true);
   }
   if (status.ok() && config.kind == OptimizerKind::kSgd) {
     status = CheckRange("momentum", config.momentum, 0, false, 1, true);
   }
   if (status.ok() && config.kind == OptimizerKind::kAdam) {
     status = CheckRange("beta1", config.beta1, 0, false, 1, true);
-    if (status.ok()) status = CheckRange("beta2", config.beta2, 0, false, 1, true);
+    if (status.ok())
+      status = CheckRange("beta2", config.beta2, 0, false, 1, true);
     if (status.ok()) {
       status = CheckRange("epsilon", config.epsilon, 0, true, inf, true);
     }
@@ -66,9 +69,9 @@ int64_t PwluParameterCount(const PwluParams& params) {
 }
 
 absl::Status ApplyOptimizerStep(const OptimizerConfig& config,
-                                const TrainableGroups& groups,
-                                double min_width, const PwluParams& grad,
-                                PwluParams* params, OptimizerState* state) {
+                                const TrainableGroups& groups, double min_width,
+                                const PwluParams& grad, PwluParams* params,
+                                OptimizerState* state) {
   if (absl::Status status = ValidateOptimizerConfig(config); !status.ok()) {
     return status;
   }

@@ -21,10 +21,10 @@ enum class OptimizerKind { kSgd, kAdam };
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::kAdam;
   double learning_rate = 1e-3;
-  double momentum = 0.0;  // SGD only, [0, 1)
-  double beta1 = 0.9;     // Adam only, [0, 1)
-  double beta2 = 0.999;   // Adam only, [0, 1)
-  double epsilon = 1e-8;  // Adam only, > 0
+  double momentum = 0.0;      // SGD only, [0, 1)
+  double beta1 = 0.9;         // Adam only, [0, 1)
+  double beta2 = 0.999;       // Adam only, [0, 1)
+  double epsilon = 1e-8;      // Adam only, > 0
   double weight_decay = 0.0;  // L2 on the trained parameters, >= 0
 };
 
@@ -55,9 +55,9 @@ absl::Status ValidateOptimizerConfig(const OptimizerConfig& config);
 // min_width apart. A step that would make any parameter non-finite is
 // refused with FailedPrecondition and changes nothing.
 absl::Status ApplyOptimizerStep(const OptimizerConfig& config,
-                                const TrainableGroups& groups,
-                                double min_width, const PwluParams& grad,
-                                PwluParams* params, OptimizerState* state);
+                                const TrainableGroups& groups, double min_width,
+                                const PwluParams& grad, PwluParams* params,
+                                OptimizerState* state);
 
 // Number of scalars in `params`, the length of the state vectors.
 int64_t PwluParameterCount(const PwluParams& params);

@@ -32,7 +32,8 @@ absl::StatusOr<Operands> DecodeOperands(const v1::EvaluateRequest& request,
   if (!input.ok()) return input.status();
   operands.input = *std::move(input);
   if (request.has_grad_output()) {
-    auto grad = DecodeTensor(request.grad_output(), "grad_output", max_elements);
+    auto grad =
+        DecodeTensor(request.grad_output(), "grad_output", max_elements);
     if (!grad.ok()) return grad.status();
     if (grad->shape != operands.input.shape) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -113,9 +114,9 @@ absl::Status Evaluator::Evaluate(const v1::EvaluateRequest& request,
   }
   if (request.activation() == "prelu") return EvaluatePrelu(request, response);
   if (request.has_prelu_slope()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prelu_slope: only prelu takes slopes, not '", request.activation(),
-        "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("prelu_slope: only prelu takes slopes, not '",
+                     request.activation(), "'"));
   }
   return EvaluateBaseline(request, response);
 }
@@ -123,10 +124,10 @@ absl::Status Evaluator::Evaluate(const v1::EvaluateRequest& request,
 absl::Status Evaluator::EvaluatePwlu(const v1::EvaluateRequest& request,
                                      v1::EvaluateResponse* response) const {
   if (!request.params().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "params: pwlu takes no scalar parameters (got '",
-        request.params().begin()->first,
-        "'); its parameters travel in pwlu or come from unit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("params: pwlu takes no scalar parameters (got '",
+                     request.params().begin()->first,
+                     "'); its parameters travel in pwlu or come from unit"));
   }
   SessionUnitParams unit;
   switch (request.pwlu_source_case()) {
@@ -134,9 +135,8 @@ absl::Status Evaluator::EvaluatePwlu(const v1::EvaluateRequest& request,
       auto params = DecodePwluParams(request.pwlu(), "pwlu");
       if (!params.ok()) return params.status();
       unit.params = *std::move(params);
-      unit.granularity = request.pwlu().granularity() == v1::CHANNEL
-                             ? v1::CHANNEL
-                             : v1::LAYER;
+      unit.granularity =
+          request.pwlu().granularity() == v1::CHANNEL ? v1::CHANNEL : v1::LAYER;
       break;
     }
     case v1::EvaluateRequest::kUnit: {
@@ -163,19 +163,20 @@ absl::Status Evaluator::EvaluatePwlu(const v1::EvaluateRequest& request,
     if (!channel_layout.ok()) return channel_layout.status();
     layout = *channel_layout;
     if (layout.channels != unit.params.units()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input.shape ", ShapeString(operands->input.shape), " has ",
-          layout.channels, " channels along the channel axis, but the "
-          "channel-wise PWLU has ", unit.params.units(), " units"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input.shape ", ShapeString(operands->input.shape),
+                       " has ", layout.channels,
+                       " channels along the channel axis, but the "
+                       "channel-wise PWLU has ",
+                       unit.params.units(), " units"));
     }
   }
 
   const TensorView& x = operands->input;
   int64_t kernel_ns = 0;
   float* y = PrepareTensor(x.shape, response->mutable_output());
-  absl::Status status = Timed(&kernel_ns, [&] {
-    return PwluForward(unit.params, layout, x.data, y);
-  });
+  absl::Status status = Timed(
+      &kernel_ns, [&] { return PwluForward(unit.params, layout, x.data, y); });
   if (status.ok() && operands->grad_output.has_value()) {
     float* dx = PrepareTensor(x.shape, response->mutable_grad_input());
     PwluParams grad;
@@ -194,10 +195,11 @@ absl::Status Evaluator::EvaluatePwlu(const v1::EvaluateRequest& request,
 absl::Status Evaluator::EvaluatePrelu(const v1::EvaluateRequest& request,
                                       v1::EvaluateResponse* response) const {
   if (!request.params().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "params: prelu takes no scalar parameters (got '",
-        request.params().begin()->first, "'); its slopes travel in "
-        "prelu_slope"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("params: prelu takes no scalar parameters (got '",
+                     request.params().begin()->first,
+                     "'); its slopes travel in "
+                     "prelu_slope"));
   }
   auto operands = DecodeOperands(request, max_elements_);
   if (!operands.ok()) return operands.status();
@@ -205,9 +207,9 @@ absl::Status Evaluator::EvaluatePrelu(const v1::EvaluateRequest& request,
   auto layout = RequestLayout(request, x, std::nullopt);
   if (!layout.ok()) return layout.status();
   if (!request.has_prelu_slope()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prelu_slope: prelu needs one slope per channel (", layout->channels,
-        " here)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("prelu_slope: prelu needs one slope per channel (",
+                     layout->channels, " here)"));
   }
   auto slope = DecodeTensor(request.prelu_slope(), "prelu_slope");
   if (!slope.ok()) return slope.status();
@@ -258,8 +260,8 @@ absl::Status Evaluator::EvaluateBaseline(const v1::EvaluateRequest& request,
   });
   if (status.ok() && operands->grad_output.has_value()) {
     if (!act->info->has_backward) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "grad_output: ", act->info->name, " has no backward"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("grad_output: ", act->info->name, " has no backward"));
     }
     float* dx = PrepareTensor(x.shape, response->mutable_grad_input());
     status = Timed(&kernel_ns, [&] {

@@ -129,8 +129,10 @@ int Run() {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  Log(absl::StrCat("received ", strsignal(signal_number), "; draining for up "
-                   "to ", absl::GetFlag(FLAGS_grace_seconds), " s"));
+  Log(absl::StrCat("received ", strsignal(signal_number),
+                   "; draining for up "
+                   "to ",
+                   absl::GetFlag(FLAGS_grace_seconds), " s"));
   health->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::seconds(absl::GetFlag(FLAGS_grace_seconds)));

@@ -9,11 +9,13 @@ namespace actlab {
 PwluParams PwluParamsFromProto(const v1::PwluParameters& proto) {
   PwluParams params;
   params.intervals = proto.intervals();
-  params.left_bound.assign(proto.left_bound().begin(), proto.left_bound().end());
+  params.left_bound.assign(proto.left_bound().begin(),
+                           proto.left_bound().end());
   params.right_bound.assign(proto.right_bound().begin(),
                             proto.right_bound().end());
   params.values.assign(proto.values().begin(), proto.values().end());
-  params.left_slope.assign(proto.left_slope().begin(), proto.left_slope().end());
+  params.left_slope.assign(proto.left_slope().begin(),
+                           proto.left_slope().end());
   params.right_slope.assign(proto.right_slope().begin(),
                             proto.right_slope().end());
   return params;

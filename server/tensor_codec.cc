@@ -19,9 +19,9 @@ absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor,
                                         absl::string_view field,
                                         int64_t max_elements) {
   if (tensor.dtype() != v1::FLOAT32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".dtype: ", v1::DataType_Name(tensor.dtype()),
-        " is not supported; only FLOAT32 is accepted"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".dtype: ", v1::DataType_Name(tensor.dtype()),
+                     " is not supported; only FLOAT32 is accepted"));
   }
   TensorView view;
   view.shape.assign(tensor.shape().begin(), tensor.shape().end());
@@ -40,9 +40,9 @@ absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor,
     elements *= dim;
   }
   if (elements > max_elements) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".shape ", ShapeString(view.shape), " has ", elements,
-        " elements; the limit is ", max_elements));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".shape ", ShapeString(view.shape), " has ",
+                     elements, " elements; the limit is ", max_elements));
   }
   const uint64_t expected = static_cast<uint64_t>(elements) * sizeof(float);
   if (tensor.data().size() != expected) {

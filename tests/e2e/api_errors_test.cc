@@ -95,7 +95,8 @@ class ApiErrorsTest : public ::testing::Test {
     grpc::Status status = Evaluate(request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
         << status.error_message();
-    EXPECT_THAT(status.error_message(), AllOf(HasSubstr(field), HasSubstr(reason)));
+    EXPECT_THAT(status.error_message(),
+                AllOf(HasSubstr(field), HasSubstr(reason)));
     EXPECT_FALSE(response.has_output());
   }
 
