@@ -113,8 +113,9 @@ grpc::Status ActlabService::Observe(grpc::ServerContext*,
   if (!input.ok()) return Fail(input.status(), response);
   float* output = PrepareTensor(input->shape, response->mutable_output());
   const absl::Time kernel_start = absl::Now();
-  grpc::Status status = Reply(sessions_->Observe(request->unit(), *input, output),
-                              response->mutable_stats(), response);
+  grpc::Status status =
+      Reply(sessions_->Observe(request->unit(), *input, output),
+            response->mutable_stats(), response);
   if (!status.ok()) return status;
   response->set_kernel_ns(NanosSince(kernel_start));
   response->set_handling_ns(NanosSince(start));
@@ -152,6 +153,45 @@ grpc::Status ActlabService::ImportUnit(grpc::ServerContext*,
                                        v1::ImportUnitResponse* response) {
   return Reply(sessions_->ImportUnit(*request), response->mutable_unit(),
                response);
+}
+
+grpc::Status ActlabService::TrainStep(grpc::ServerContext*,
+                                      const v1::TrainStepRequest* request,
+                                      v1::TrainStepResponse* response) {
+  const absl::Time start = absl::Now();
+  absl::Status status = sessions_->TrainStep(*request, response);
+  if (!status.ok()) return Fail(status, response);
+  response->set_handling_ns(NanosSince(start));
+  return grpc::Status::OK;
+}
+
+grpc::Status ActlabService::Fit(grpc::ServerContext* context,
+                                const v1::FitRequest* request,
+                                grpc::ServerWriter<v1::FitResponse>* writer) {
+  absl::StatusOr<v1::FitSummary> summary = sessions_->Fit(
+      *request, [context] { return context->IsCancelled(); },
+      [writer](const v1::FitProgress& progress) {
+        v1::FitResponse response;
+        *response.mutable_progress() = progress;
+        return writer->Write(response);
+      });
+  if (!summary.ok()) return ToGrpcStatus(summary.status());
+  v1::FitResponse response;
+  *response.mutable_summary() = *std::move(summary);
+  writer->Write(response);
+  return grpc::Status::OK;
+}
+
+grpc::Status ActlabService::ListRuns(grpc::ServerContext*,
+                                     const v1::ListRunsRequest* request,
+                                     v1::ListRunsResponse* response) {
+  return Reply(sessions_->ListRuns(*request), response, response);
+}
+
+grpc::Status ActlabService::GetRun(grpc::ServerContext*,
+                                   const v1::GetRunRequest* request,
+                                   v1::GetRunResponse* response) {
+  return Reply(sessions_->GetRun(*request), response->mutable_run(), response);
 }
 
 }  // namespace actlab

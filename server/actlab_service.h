@@ -62,6 +62,20 @@ class ActlabService final : public v1::Actlab::Service {
                           const v1::ImportUnitRequest* request,
                           v1::ImportUnitResponse* response) override;
 
+  grpc::Status TrainStep(grpc::ServerContext* context,
+                         const v1::TrainStepRequest* request,
+                         v1::TrainStepResponse* response) override;
+  // Streams progress, then the summary. Client cancellation and the
+  // deadline end the Fit (through context->IsCancelled()).
+  grpc::Status Fit(grpc::ServerContext* context, const v1::FitRequest* request,
+                   grpc::ServerWriter<v1::FitResponse>* writer) override;
+  grpc::Status ListRuns(grpc::ServerContext* context,
+                        const v1::ListRunsRequest* request,
+                        v1::ListRunsResponse* response) override;
+  grpc::Status GetRun(grpc::ServerContext* context,
+                      const v1::GetRunRequest* request,
+                      v1::GetRunResponse* response) override;
+
  private:
   const Evaluator* evaluator_;
   SessionManager* sessions_;

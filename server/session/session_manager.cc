@@ -3,6 +3,7 @@
 #include "server/session/session_manager.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <tuple>
@@ -12,13 +13,17 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "kernels/channel_layout.h"
+#include "kernels/optimizer.h"
 #include "kernels/running_moments.h"
+#include "server/pwlu_codec.h"
 #include "server/session/initial_shape.h"
 #include "server/session/realignment.h"
 #include "server/session/session_id.h"
+#include "server/session/trainer.h"
+#include "server/session/training_settings.h"
 #include "server/session/unit_config.h"
-#include "server/pwlu_codec.h"
 #include "server/session/unit_parameters.h"
 #include "server/session/unit_record.pb.h"
 
@@ -42,6 +47,8 @@ struct UnitState {
 
   absl::Mutex mu;
   session::UnitRecord record ABSL_GUARDED_BY(mu);
+  // The unit's TRAIN_STEPS run while it is open, as stored.
+  std::optional<session::RunRecord> open_run ABSL_GUARDED_BY(mu);
 };
 
 struct SessionState {
@@ -65,6 +72,9 @@ struct SessionState {
   // updates, which do not rewrite the session's row.
   absl::Time update_time ABSL_GUARDED_BY(mu);
   int64_t next_position ABSL_GUARDED_BY(mu) = 0;
+  // Run sequence numbers are drawn under the shared lock (TrainStep, Fit).
+  // A failed commit leaves a gap, so ids increase but need not be dense.
+  std::atomic<int64_t> last_run_sequence{0};
   absl::flat_hash_map<std::string, std::unique_ptr<UnitState>> units
       ABSL_GUARDED_BY(mu);
 };
@@ -195,6 +205,62 @@ absl::Status CheckPhase(const v1::Unit& unit, absl::string_view label) {
       "serves phase II)"));
 }
 
+absl::Status CheckTrainingPhase(const v1::Unit& unit, absl::string_view label) {
+  if (unit.phase() == v1::TRAINING) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(label, " is in phase ", v1::Phase_Name(unit.phase()),
+                   "; call FitBoundaries first"));
+}
+
+RunRow MakeRunRow(const session::RunRecord& record) {
+  RunRow row;
+  row.id = record.run().id();
+  row.sequence = record.sequence();
+  row.unit = record.run().unit();
+  row.running = record.run().state() == v1::Run::RUNNING;
+  row.record = record.SerializeAsString();
+  return row;
+}
+
+absl::StatusOr<session::RunRecord> ParseRun(const RunRow& row,
+                                            absl::string_view session) {
+  session::RunRecord record;
+  if (!record.ParseFromString(row.record)) {
+    return absl::InternalError(
+        absl::StrCat("session store: run ", Quote(row.id), " in session ",
+                     Quote(session), " has a corrupt record"));
+  }
+  return record;
+}
+
+// A RUNNING run with the next id of `session`, started at `now`.
+session::RunRecord NewRun(SessionState& session, absl::string_view unit,
+                          v1::Run::Kind kind,
+                          const v1::OptimizerSettings& optimizer,
+                          const v1::TrainableParameters& trainable,
+                          absl::Time now) {
+  session::RunRecord record;
+  record.set_sequence(session.last_run_sequence.fetch_add(1) + 1);
+  v1::Run& run = *record.mutable_run();
+  run.set_id(RunId(record.sequence()));
+  run.set_session_id(session.id);
+  run.set_unit(std::string(unit));
+  run.set_kind(kind);
+  run.set_state(v1::Run::RUNNING);
+  *run.mutable_optimizer() = optimizer;
+  *run.mutable_trainable() = trainable;
+  SetTimestamp(now, run.mutable_start_time());
+  return record;
+}
+
+void EndRun(v1::Run::State state, absl::string_view message, absl::Time now,
+            session::RunRecord* record) {
+  v1::Run& run = *record->mutable_run();
+  run.set_state(state);
+  run.set_message(std::string(message));
+  SetTimestamp(now, run.mutable_end_time());
+}
+
 // The layout the unit sees `shape` with: the whole tensor for LAYER, the
 // configured (or default) channel axis for CHANNEL.
 absl::StatusOr<ChannelLayout> UnitLayout(const v1::UnitConfig& config,
@@ -290,6 +356,53 @@ absl::Status ValidateStats(const v1::RunningStats& stats, int channels,
   return absl::OkStatus();
 }
 
+// A Fit's checkpoint: when the unit is still at *version, writes the
+// trainer's parameters and the `new_steps` completed since the last
+// checkpoint into it, and `run`, in one transaction, then advances
+// *version. When another call changed the unit, ends `run` FAILED, writes
+// only the run and returns Aborted (see the optimistic scheme in the
+// header).
+absl::Status CommitFit(SessionStore& store, SessionState& s,
+                       absl::string_view unit_name, const PwluParams& params,
+                       int64_t new_steps, session::RunRecord* run,
+                       int64_t* version) {
+  absl::ReaderMutexLock session_lock(&s.mu);
+  if (s.deleted) return SessionNotFound(s.id);
+  // Units are never removed, only replaced, so the name still resolves.
+  UnitState* unit = FindUnit(s, unit_name);
+  absl::MutexLock lock(&unit->mu);
+  const absl::Time now = absl::Now();
+  if (unit->record.unit().version() != *version) {
+    // The run keeps what reached the unit, and no summary of the rest.
+    const int64_t committed = run->run().steps() - new_steps;
+    run->mutable_run()->set_steps(committed);
+    run->mutable_run()->clear_summary();
+    EndRun(v1::Run::FAILED, "unit changed during Fit", now, run);
+    absl::Status status = store.Put(s.id, {}, {MakeRunRow(*run)}, std::nullopt);
+    if (!status.ok()) return status;
+    return absl::AbortedError(absl::StrCat(
+        UnitLabel(unit_name, s.id),
+        " changed during Fit (by a TrainStep, another Fit or an import); "
+        "the Fit stopped and its steps after step ",
+        committed, " were dropped"));
+  }
+  if (new_steps == 0) {
+    return store.Put(s.id, {}, {MakeRunRow(*run)}, std::nullopt);
+  }
+  session::UnitRecord record = unit->record;
+  v1::Unit& state = *record.mutable_unit();
+  EncodePwluParams(params, unit->config.granularity(),
+                   state.mutable_parameters());
+  state.set_training_steps(state.training_steps() + new_steps);
+  Touch(now, &state);
+  absl::Status status = store.Put(s.id, {MakeRow(record, unit->position)},
+                                  {MakeRunRow(*run)}, std::nullopt);
+  if (!status.ok()) return status;
+  unit->record = std::move(record);
+  *version = unit->record.unit().version();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 SessionManager::SessionManager(std::unique_ptr<SessionStore> store,
@@ -335,6 +448,33 @@ absl::Status SessionManager::Load() {
           std::max(session->next_position, row.position + 1);
       session->units[row.name] = std::make_unique<UnitState>(
           *std::move(validated), row.position, std::move(record));
+    }
+    session->last_run_sequence = s.last_run_sequence;
+    // An open TRAIN_STEPS run resumes with its unit; any other run still
+    // RUNNING belonged to a Fit that the server's end interrupted.
+    const absl::Time now = absl::Now();
+    std::vector<RunRow> closed;
+    for (const RunRow& row : s.running_runs) {
+      absl::StatusOr<session::RunRecord> run = ParseRun(row, s.session.id);
+      if (!run.ok()) return run.status();
+      if (run->run().kind() == v1::Run::FIT) {
+        EndRun(v1::Run::FAILED, "the server stopped before the Fit ended", now,
+               &*run);
+        closed.push_back(MakeRunRow(*run));
+        continue;
+      }
+      UnitState* unit = FindUnit(*session, row.unit);
+      if (unit == nullptr) {
+        return absl::InternalError(absl::StrCat(
+            "session store: run ", Quote(row.id), " belongs to missing ",
+            UnitLabel(row.unit, s.session.id)));
+      }
+      absl::MutexLock unit_lock(&unit->mu);
+      unit->open_run = *std::move(run);
+    }
+    if (!closed.empty()) {
+      absl::Status status = store_->Put(session->id, {}, closed, std::nullopt);
+      if (!status.ok()) return status;
     }
     sessions_[session->id] = std::move(session);
   }
@@ -797,13 +937,19 @@ absl::StatusOr<v1::Unit> SessionManager::ImportUnit(
   SetTimestamp(now, unit.mutable_update_time());
   int64_t position = s.next_position;
   int64_t version = 1;
+  std::vector<RunRow> closed;
   if (existing != nullptr) {
     position = existing->position;
     absl::ReaderMutexLock lock(&existing->mu);
     version = existing->record.unit().version() + 1;
+    if (existing->open_run.has_value()) {
+      session::RunRecord run = *existing->open_run;
+      EndRun(v1::Run::COMPLETED, "", now, &run);
+      closed.push_back(MakeRunRow(run));
+    }
   }
   unit.set_version(version);
-  status = store_->PutUnits(s.id, {MakeRow(record, position)}, now);
+  status = store_->Put(s.id, {MakeRow(record, position)}, closed, now);
   if (!status.ok()) return status;
   v1::Unit out = unit;
   s.units[name] = std::make_unique<UnitState>(*std::move(validated), position,
@@ -811,6 +957,296 @@ absl::StatusOr<v1::Unit> SessionManager::ImportUnit(
   if (existing == nullptr) ++s.next_position;
   s.update_time = now;
   return out;
+}
+
+absl::Status SessionManager::TrainStep(const v1::TrainStepRequest& request,
+                                       v1::TrainStepResponse* response) {
+  const v1::UnitRef& ref = request.unit();
+  absl::StatusOr<std::shared_ptr<SessionState>> session =
+      FindSession(ref.session_id());
+  if (!session.ok()) return session.status();
+  SessionState& s = **session;
+  absl::ReaderMutexLock session_lock(&s.mu);
+  if (s.deleted) return SessionNotFound(ref.session_id());
+  UnitState* unit = FindUnit(s, ref.unit());
+  if (unit == nullptr) return UnitNotFound(ref.unit(), ref.session_id());
+  const std::string label = UnitLabel(ref.unit(), ref.session_id());
+  {
+    // Checked first so a call in the wrong phase is told so, whatever its
+    // input; checked again below against a concurrent import.
+    absl::ReaderMutexLock lock(&unit->mu);
+    absl::Status phase = CheckTrainingPhase(unit->record.unit(), label);
+    if (!phase.ok()) return phase;
+  }
+  absl::StatusOr<TensorView> input = DecodeTensor(request.input(), "input");
+  if (!input.ok()) return input.status();
+  absl::StatusOr<TensorView> grad_output =
+      DecodeTensor(request.grad_output(), "grad_output");
+  if (!grad_output.ok()) return grad_output.status();
+  if (grad_output->shape != input->shape) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("grad_output: shape ", ShapeString(grad_output->shape),
+                     " differs from the input's ", ShapeString(input->shape)));
+  }
+  if (input->elements == 0) {
+    return absl::InvalidArgumentError("input: the tensor has no elements");
+  }
+  absl::Status status = CheckFinite(input->data, input->elements);
+  if (!status.ok()) return WithField(status, "input");
+  status = CheckFinite(grad_output->data, grad_output->elements);
+  if (!status.ok()) return WithField(status, "grad_output");
+  if (request.has_loss() && !std::isfinite(request.loss())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("loss: ", request.loss(), " is not finite"));
+  }
+  absl::StatusOr<ChannelLayout> layout =
+      UnitLayout(unit->config, *input, label);
+  if (!layout.ok()) return layout.status();
+  float* grad_input =
+      PrepareTensor(input->shape, response->mutable_grad_input());
+
+  absl::MutexLock lock(&unit->mu);
+  status = CheckTrainingPhase(unit->record.unit(), label);
+  if (!status.ok()) return status;
+  session::UnitRecord record = unit->record;
+  session::TrainingState& training = *record.mutable_training();
+  training = UnitTraining(unit->record);
+  absl::StatusOr<v1::OptimizerSettings> optimizer = MergeOptimizerSettings(
+      training.optimizer(), request.optimizer(), "optimizer");
+  if (!optimizer.ok()) return optimizer.status();
+  const v1::TrainableParameters trainable =
+      MergeTrainable(training.trainable(), request.trainable());
+  if (optimizer->kind() != training.optimizer().kind()) {
+    training.clear_state();
+  }
+
+  PwluParams params = PwluParamsFromProto(record.unit().parameters());
+  PwluParams grad;
+  const absl::Time kernel_start = absl::Now();
+  status = PwluBackward(params, *layout, input->data, grad_output->data,
+                        grad_input, &grad);
+  response->set_kernel_ns(absl::ToInt64Nanoseconds(absl::Now() - kernel_start));
+  if (!status.ok()) return status;
+  OptimizerState state = OptimizerStateFromProto(training.state());
+  status = ApplyOptimizerStep(ToOptimizerConfig(*optimizer),
+                              ToTrainableGroups(trainable),
+                              unit->config.min_width(), grad, &params, &state);
+  if (!status.ok()) return status;
+
+  const absl::Time now = absl::Now();
+  *training.mutable_optimizer() = *optimizer;
+  *training.mutable_trainable() = trainable;
+  OptimizerStateToProto(state, training.mutable_state());
+  v1::Unit& updated = *record.mutable_unit();
+  EncodePwluParams(params, unit->config.granularity(),
+                   updated.mutable_parameters());
+  updated.set_training_steps(updated.training_steps() + 1);
+  Touch(now, &updated);
+
+  std::vector<RunRow> runs;
+  std::optional<session::RunRecord> run = unit->open_run;
+  using ::google::protobuf::util::MessageDifferencer;
+  if (run.has_value() &&
+      !(MessageDifferencer::Equals(run->run().optimizer(), *optimizer) &&
+        MessageDifferencer::Equals(run->run().trainable(), trainable))) {
+    EndRun(v1::Run::COMPLETED, "", now, &*run);
+    runs.push_back(MakeRunRow(*run));
+    run.reset();
+  }
+  if (!run.has_value()) {
+    run =
+        NewRun(s, ref.unit(), v1::Run::TRAIN_STEPS, *optimizer, trainable, now);
+  }
+  v1::Run& current = *run->mutable_run();
+  current.set_steps(current.steps() + 1);
+  if (request.has_loss()) {
+    OfferHistoryPoint(
+        current.steps(), request.loss(),
+        absl::ToDoubleSeconds(now - FromTimestamp(current.start_time())),
+        &*run);
+  }
+  runs.push_back(MakeRunRow(*run));
+  status =
+      store_->Put(s.id, {MakeRow(record, unit->position)}, runs, std::nullopt);
+  if (!status.ok()) return status;
+  unit->record = std::move(record);
+  unit->open_run = std::move(run);
+
+  *response->mutable_grad_norms() = ComputeGradientNorms(grad);
+  response->set_training_steps(unit->record.unit().training_steps());
+  response->set_run_id(unit->open_run->run().id());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::FitSummary> SessionManager::Fit(
+    const v1::FitRequest& request, absl::FunctionRef<bool()> cancelled,
+    absl::FunctionRef<bool(const v1::FitProgress&)> progress) {
+  const v1::UnitRef& ref = request.unit();
+  absl::StatusOr<std::shared_ptr<SessionState>> session =
+      FindSession(ref.session_id());
+  if (!session.ok()) return session.status();
+  SessionState& s = **session;
+  const absl::Time start = absl::Now();
+  std::unique_ptr<FitTrainer> trainer;
+  session::RunRecord run;
+  int64_t version = 0;
+  {
+    absl::ReaderMutexLock session_lock(&s.mu);
+    if (s.deleted) return SessionNotFound(ref.session_id());
+    UnitState* unit = FindUnit(s, ref.unit());
+    if (unit == nullptr) return UnitNotFound(ref.unit(), ref.session_id());
+    absl::MutexLock lock(&unit->mu);
+    absl::Status status = CheckTrainingPhase(
+        unit->record.unit(), UnitLabel(ref.unit(), ref.session_id()));
+    if (!status.ok()) return status;
+    absl::StatusOr<std::unique_ptr<FitTrainer>> created =
+        FitTrainer::Create(request, unit->record.unit(),
+                           UnitTraining(unit->record).trainable(), engine_);
+    if (!created.ok()) return created.status();
+    trainer = *std::move(created);
+    version = unit->record.unit().version();
+    run = NewRun(s, ref.unit(), v1::Run::FIT, trainer->settings().optimizer(),
+                 trainer->settings().trainable(), start);
+    *run.mutable_run()->mutable_fit() = trainer->settings();
+    std::vector<RunRow> rows;
+    if (unit->open_run.has_value()) {
+      session::RunRecord closed = *unit->open_run;
+      EndRun(v1::Run::COMPLETED, "", start, &closed);
+      rows.push_back(MakeRunRow(closed));
+    }
+    rows.push_back(MakeRunRow(run));
+    status = store_->Put(s.id, {}, rows, std::nullopt);
+    if (!status.ok()) return status;
+    unit->open_run.reset();
+  }
+
+  const int64_t steps = trainer->settings().steps();
+  const absl::Duration progress_interval =
+      absl::Milliseconds(trainer->settings().progress_interval_ms());
+  absl::Time last_progress = start;
+  absl::Time last_checkpoint = start;
+  int64_t committed = 0;
+  v1::Run::State end_state = v1::Run::COMPLETED;
+  absl::Status failure;
+  while (trainer->steps_done() < steps) {
+    if (cancelled()) {
+      end_state = v1::Run::CANCELLED;
+      break;
+    }
+    absl::StatusOr<double> loss = trainer->Step();
+    if (!loss.ok()) {
+      end_state = v1::Run::FAILED;
+      failure = loss.status();
+      break;
+    }
+    const absl::Time now = absl::Now();
+    const double elapsed = absl::ToDoubleSeconds(now - start);
+    OfferHistoryPoint(trainer->steps_done(), *loss, elapsed, &run);
+    if (now - last_progress >= progress_interval) {
+      last_progress = now;
+      v1::FitProgress message;
+      message.set_step(trainer->steps_done());
+      message.set_steps(steps);
+      message.set_loss(*loss);
+      message.set_elapsed_seconds(elapsed);
+      if (!progress(message)) {
+        end_state = v1::Run::CANCELLED;
+        break;
+      }
+    }
+    if (now - last_checkpoint >= kFitCheckpointInterval) {
+      run.mutable_run()->set_steps(trainer->steps_done());
+      absl::Status status =
+          CommitFit(*store_, s, ref.unit(), trainer->params(),
+                    trainer->steps_done() - committed, &run, &version);
+      if (!status.ok()) return status;
+      committed = trainer->steps_done();
+      last_checkpoint = now;
+    }
+  }
+
+  v1::FitSummary summary;
+  if (end_state != v1::Run::FAILED) {
+    absl::StatusOr<FitErrors> errors = trainer->Evaluate();
+    if (errors.ok()) {
+      summary.set_run_id(run.run().id());
+      summary.set_steps_completed(trainer->steps_done());
+      summary.set_final_loss(errors->mse);
+      summary.set_max_abs_error(errors->max_abs);
+      summary.set_rms_error(errors->rms);
+      *summary.mutable_fitted_range() = errors->range;
+      summary.set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+      *run.mutable_run()->mutable_summary() = summary;
+    } else {
+      end_state = v1::Run::FAILED;
+      failure = errors.status();
+    }
+  }
+  const std::string message =
+      end_state == v1::Run::CANCELLED
+          ? absl::StrCat("cancelled after ", trainer->steps_done(), " of ",
+                         steps, " steps")
+          : std::string(failure.message());
+  run.mutable_run()->set_steps(trainer->steps_done());
+  EndRun(end_state, message, absl::Now(), &run);
+  absl::Status status =
+      CommitFit(*store_, s, ref.unit(), trainer->params(),
+                trainer->steps_done() - committed, &run, &version);
+  if (!status.ok()) return status;
+  if (end_state == v1::Run::CANCELLED) {
+    return absl::CancelledError(absl::StrCat(
+        "Fit ", message, "; the unit keeps its last completed step"));
+  }
+  if (end_state == v1::Run::FAILED) return failure;
+  return summary;
+}
+
+absl::StatusOr<v1::ListRunsResponse> SessionManager::ListRuns(
+    const v1::ListRunsRequest& request) {
+  absl::StatusOr<std::shared_ptr<SessionState>> session =
+      FindSession(request.session_id());
+  if (!session.ok()) return session.status();
+  SessionState& s = **session;
+  // Held across the store read so a concurrent DeleteSession cannot answer
+  // between the check and the read.
+  absl::ReaderMutexLock session_lock(&s.mu);
+  if (s.deleted) return SessionNotFound(request.session_id());
+  if (!request.unit().empty() && FindUnit(s, request.unit()) == nullptr) {
+    return UnitNotFound(request.unit(), s.id);
+  }
+  absl::StatusOr<std::vector<RunRow>> rows =
+      store_->ListRuns(s.id, request.unit());
+  if (!rows.ok()) return rows.status();
+  v1::ListRunsResponse out;
+  for (const RunRow& row : *rows) {
+    absl::StatusOr<session::RunRecord> record = ParseRun(row, s.id);
+    if (!record.ok()) return record.status();
+    v1::Run* run = out.add_runs();
+    run->Swap(record->mutable_run());
+    run->clear_history();
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Run> SessionManager::GetRun(
+    const v1::GetRunRequest& request) {
+  absl::StatusOr<std::shared_ptr<SessionState>> session =
+      FindSession(request.session_id());
+  if (!session.ok()) return session.status();
+  SessionState& s = **session;
+  absl::ReaderMutexLock session_lock(&s.mu);
+  if (s.deleted) return SessionNotFound(request.session_id());
+  absl::StatusOr<std::optional<RunRow>> row =
+      store_->GetRun(s.id, request.run_id());
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) {
+    return absl::NotFoundError(absl::StrCat("run ", Quote(request.run_id()),
+                                            " not found in session ",
+                                            Quote(s.id)));
+  }
+  absl::StatusOr<session::RunRecord> record = ParseRun(**row, s.id);
+  if (!record.ok()) return record.status();
+  return std::move(*record->mutable_run());
 }
 
 }  // namespace actlab

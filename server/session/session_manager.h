@@ -13,7 +13,21 @@
 //     which at this point approximate the initial shape on
 //     [-init_bound, init_bound] (the PWLU tails are the shape's end slopes).
 //   TRAINING (phase II): reached by FitBoundaries, or at creation when
-//     fixed_bounds is set (the paper's fix-init-X ablation).
+//     fixed_bounds is set (the paper's fix-init-X ablation). TrainStep and
+//     Fit change the parameters by gradient.
+//
+// Training runs (actlab.v1.Run) have session-scoped sequential ids,
+// "run-000001" up, readable and ordered; the session id remains the only
+// capability. A Fit is one run. Consecutive TrainStep calls on a unit with
+// the same optimizer settings and trainable groups form one TRAIN_STEPS run,
+// RUNNING while open; a TrainStep with other settings, a Fit or an import
+// over the unit closes it as COMPLETED (FitBoundaries needs phase
+// STATISTICS, so a unit it changes has no open run). A TrainStep records
+// its loss in the history only when the client sends one; `steps` counts
+// every step. Runs live in the store, not in memory (they grow without
+// bound): ListRuns and GetRun read it, so a running Fit shows its last
+// checkpoint. Runs still RUNNING when a manager opens are closed then, a
+// Fit as FAILED ("the server stopped before the Fit ended").
 //
 // Session.update_time is the latest change to the session or any of its
 // units; a unit update rewrites only that unit's stored row.
@@ -24,6 +38,16 @@
 // change the session's membership or fit all its units hold it exclusively.
 // N concurrent Observe calls on one unit therefore fold N batches in some
 // serial order. Store commits are serialised by the store.
+//
+// Fit is optimistic instead: it reads the unit under the locks, trains a
+// private copy with no lock held, and commits at each checkpoint (about
+// every kFitCheckpointInterval, and at the end) under the locks only if the
+// unit's version is still the one it last read or wrote. If anything else
+// changed the unit meanwhile (TrainStep, another Fit, an import) the Fit
+// ends with Aborted and its run FAILED, keeping the other call's change and
+// the Fit's earlier checkpoints. Of two concurrent Fits on a unit, the
+// second to checkpoint therefore aborts. Reads and other units never wait
+// for a Fit.
 //
 // Errors: InvalidArgument naming the field, NotFound for an unknown session
 // or unit, AlreadyExists, FailedPrecondition for calls in the wrong phase,
@@ -38,10 +62,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "actlab/v1/actlab.pb.h"
 #include "kernels/baseline.h"
 #include "kernels/pwlu.h"
@@ -113,15 +139,44 @@ class SessionManager {
   // request.unit is set, and replaces an existing unit of that name only
   // with request.replace (else AlreadyExists). A replaced unit keeps its
   // position and continues its version; batches_observed restarts from the
-  // imported stats.batches and training_steps from 0.
+  // imported stats.batches and training_steps from 0, its optimizer from the
+  // defaults, and its open TRAIN_STEPS run is closed.
   absl::StatusOr<v1::UnitExport> ExportUnit(const v1::UnitRef& ref);
   absl::StatusOr<v1::Unit> ImportUnit(const v1::ImportUnitRequest& request);
+
+  // Phase II step with a gradient the client computed: dL/dx of `input`
+  // into response->grad_input (so the client can keep back-propagating),
+  // then one update of the unit's optimizer (ApplyOptimizerStep with the
+  // unit's min_width). Optimizer settings and trainable groups persist per
+  // unit; fields the request leaves unset keep the unit's (Adam lr 1e-3,
+  // values and slopes for a new unit); a change of kind resets the
+  // optimizer's state. The parameters, settings, state, training_steps and
+  // the run are written in one transaction. The unit must be in TRAINING;
+  // input and grad_output must share a shape and be finite.
+  absl::Status TrainStep(const v1::TrainStepRequest& request,
+                         v1::TrainStepResponse* response);
+
+  // Fits the unit to the request's target by MSE (trainer.h) and returns the
+  // summary. `progress` receives a message at most every
+  // progress_interval_ms; returning false (the client went away) cancels.
+  // `cancelled` is polled between steps; once true, the last completed step
+  // is committed, the run ends CANCELLED and the call returns Cancelled.
+  // A Fit leaves the unit's own optimizer settings and state alone.
+  absl::StatusOr<v1::FitSummary> Fit(
+      const v1::FitRequest& request, absl::FunctionRef<bool()> cancelled,
+      absl::FunctionRef<bool(const v1::FitProgress&)> progress);
+
+  // Runs by sequence, without their history.
+  absl::StatusOr<v1::ListRunsResponse> ListRuns(
+      const v1::ListRunsRequest& request);
+  absl::StatusOr<v1::Run> GetRun(const v1::GetRunRequest& request);
 
   static constexpr int kMaxDisplayNameLength = 256;
   static constexpr int kDefaultCurvePoints = 256;
   static constexpr int kMaxCurvePoints = 100000;
   static constexpr int64_t kMaxCurveSamples = int64_t{1} << 22;
   static constexpr int kExportFormatVersion = 1;
+  static constexpr absl::Duration kFitCheckpointInterval = absl::Seconds(1);
 
  private:
   using SessionState = session_internal::SessionState;

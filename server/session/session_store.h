@@ -7,9 +7,12 @@
 // the change survives a crash (kill -9, power loss within the backend's
 // guarantees); when it fails nothing was changed.
 //
-// A store treats unit state as an opaque blob (the manager's UnitRecord
-// proto), so backends need no knowledge of the PWLU. Implementations are
-// thread-safe.
+// A store treats unit state and training runs as opaque blobs (the
+// manager's UnitRecord and RunRecord protos), so backends need no knowledge
+// of the PWLU. Runs are the one exception to "load everything": they grow
+// without bound (one per Fit or TrainStep stretch, each with a loss
+// history), so only the runs still marked running are loaded at start-up
+// and the rest are read on demand. Implementations are thread-safe.
 
 #ifndef ACTLAB_SERVER_SESSION_SESSION_STORE_H_
 #define ACTLAB_SERVER_SESSION_SESSION_STORE_H_
@@ -41,9 +44,19 @@ struct UnitRow {
   std::string state;     // serialized session::UnitRecord
 };
 
+struct RunRow {
+  std::string id;
+  int64_t sequence = 0;  // order of the run within its session, from 1
+  std::string unit;
+  bool running = false;  // mirrors the state inside `record`
+  std::string record;    // serialized session::RunRecord
+};
+
 struct StoredSession {
   SessionRow session;
-  std::vector<UnitRow> units;  // by position
+  std::vector<UnitRow> units;        // by position
+  std::vector<RunRow> running_runs;  // by sequence
+  int64_t last_run_sequence = 0;     // 0 when the session has no runs
 };
 
 class SessionStore {
@@ -60,12 +73,29 @@ class SessionStore {
   // Removes a session and its units in one transaction.
   virtual absl::Status DeleteSession(absl::string_view session_id) = 0;
 
-  // Inserts or overwrites `units` of an existing session, and sets the
-  // session's update_time when given, in one transaction. Only the rows of
-  // the units passed are written.
-  virtual absl::Status PutUnits(
-      absl::string_view session_id, absl::Span<const UnitRow> units,
-      std::optional<absl::Time> session_update_time) = 0;
+  // Inserts or overwrites `units` and `runs` of an existing session, and
+  // sets the session's update_time when given, in one transaction. Only the
+  // rows passed are written.
+  virtual absl::Status Put(absl::string_view session_id,
+                           absl::Span<const UnitRow> units,
+                           absl::Span<const RunRow> runs,
+                           std::optional<absl::Time> session_update_time) = 0;
+
+  // Put without runs.
+  absl::Status PutUnits(absl::string_view session_id,
+                        absl::Span<const UnitRow> units,
+                        std::optional<absl::Time> session_update_time) {
+    return Put(session_id, units, {}, session_update_time);
+  }
+
+  // The runs of a session by sequence, only those of `unit` unless it is
+  // empty. An unknown session has no runs.
+  virtual absl::StatusOr<std::vector<RunRow>> ListRuns(
+      absl::string_view session_id, absl::string_view unit) = 0;
+
+  // One run, or nullopt when the session has no run `run_id`.
+  virtual absl::StatusOr<std::optional<RunRow>> GetRun(
+      absl::string_view session_id, absl::string_view run_id) = 0;
 };
 
 }  // namespace actlab

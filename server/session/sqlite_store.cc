@@ -14,7 +14,7 @@
 namespace actlab {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 
 // Version 1. Timestamps are Unix nanoseconds so they round-trip exactly.
@@ -37,6 +37,26 @@ CREATE TABLE units (
 );
 PRAGMA user_version = 1;
 )sql";
+
+// Version 2 adds training runs. A new file is created as version 1 and
+// migrated, so there is one way to reach the current schema. `running` is
+// kept outside the blob so start-up loads only the runs still open.
+constexpr char kMigrateV1ToV2[] = R"sql(
+CREATE TABLE runs (
+  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  run_id TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  unit TEXT NOT NULL,
+  running INTEGER NOT NULL,
+  record BLOB NOT NULL,
+  PRIMARY KEY (session_id, run_id)
+);
+CREATE UNIQUE INDEX runs_by_sequence ON runs (session_id, sequence);
+CREATE INDEX runs_running ON runs (running) WHERE running;
+PRAGMA user_version = 2;
+)sql";
+
+constexpr char kRunColumns[] = "run_id, sequence, unit, running, record";
 
 // Conditions a retry or an operator can clear are Unavailable; the rest
 // (corruption, constraint violations, misuse) are Internal.
@@ -174,6 +194,37 @@ absl::Status WriteUnits(sqlite3* db, absl::string_view session_id,
   return absl::OkStatus();
 }
 
+absl::Status WriteRuns(sqlite3* db, absl::string_view session_id,
+                       absl::Span<const RunRow> runs) {
+  Statement upsert(db,
+                   "INSERT INTO runs (session_id, run_id, sequence, unit, "
+                   "running, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                   "ON CONFLICT (session_id, run_id) DO UPDATE SET "
+                   "running = excluded.running, record = excluded.record");
+  for (const RunRow& run : runs) {
+    upsert.Bind(1, session_id);
+    upsert.Bind(2, run.id);
+    upsert.Bind(3, run.sequence);
+    upsert.Bind(4, run.unit);
+    upsert.Bind(5, int64_t{run.running});
+    upsert.BindBlob(6, run.record);
+    absl::Status s = upsert.Run(absl::StrCat("write run '", run.id, "'"));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// Reads the kRunColumns of the current row, starting at column `first`.
+RunRow ReadRun(Statement& select, int first) {
+  RunRow run;
+  run.id = select.Text(first);
+  run.sequence = select.Int(first + 1);
+  run.unit = select.Text(first + 2);
+  run.running = select.Int(first + 3) != 0;
+  run.record = select.Text(first + 4);
+  return run;
+}
+
 absl::Status Configure(sqlite3* db) {
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
@@ -206,6 +257,10 @@ absl::Status Configure(sqlite3* db) {
   }
   if (version == 0) {
     s = Exec(db, kSchemaV1, "create schema");
+    if (!s.ok()) return s;
+  }
+  if (version <= 1) {
+    s = Exec(db, kMigrateV1ToV2, "migrate schema to version 2");
     if (!s.ok()) return s;
   }
   return txn.Commit();
@@ -289,6 +344,34 @@ absl::StatusOr<std::vector<StoredSession>> SqliteStore::LoadAll() {
     unit.state = select_units.Text(4);
     sessions[it->second].units.push_back(std::move(unit));
   }
+  Statement select_runs(
+      db_, absl::StrCat("SELECT session_id, ", kRunColumns,
+                        " FROM runs WHERE running ORDER BY session_id, "
+                        "sequence")
+               .c_str());
+  for (;;) {
+    absl::StatusOr<bool> row = select_runs.Step("load running runs");
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto it = index.find(select_runs.Text(0));
+    if (it == index.end()) {
+      return absl::InternalError(absl::StrCat(
+          "session store: run '", select_runs.Text(1),
+          "' belongs to missing session '", select_runs.Text(0), "'"));
+    }
+    sessions[it->second].running_runs.push_back(ReadRun(select_runs, 1));
+  }
+  Statement select_sequences(
+      db_, "SELECT session_id, MAX(sequence) FROM runs GROUP BY session_id");
+  for (;;) {
+    absl::StatusOr<bool> row = select_sequences.Step("load run sequences");
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto it = index.find(select_sequences.Text(0));
+    if (it != index.end()) {
+      sessions[it->second].last_run_sequence = select_sequences.Int(1);
+    }
+  }
   return sessions;
 }
 
@@ -321,6 +404,10 @@ absl::Status SqliteStore::DeleteSession(absl::string_view session_id) {
   if (!s.ok()) return s;
   // Explicit rather than relying on ON DELETE CASCADE, which only acts
   // when foreign keys are enabled on the connection.
+  Statement delete_runs(db_, "DELETE FROM runs WHERE session_id = ?1");
+  delete_runs.Bind(1, session_id);
+  s = delete_runs.Run("delete runs");
+  if (!s.ok()) return s;
   Statement delete_units(db_, "DELETE FROM units WHERE session_id = ?1");
   delete_units.Bind(1, session_id);
   s = delete_units.Run("delete units");
@@ -332,9 +419,10 @@ absl::Status SqliteStore::DeleteSession(absl::string_view session_id) {
   return txn.Commit();
 }
 
-absl::Status SqliteStore::PutUnits(
-    absl::string_view session_id, absl::Span<const UnitRow> units,
-    std::optional<absl::Time> session_update_time) {
+absl::Status SqliteStore::Put(absl::string_view session_id,
+                              absl::Span<const UnitRow> units,
+                              absl::Span<const RunRow> runs,
+                              std::optional<absl::Time> session_update_time) {
   absl::MutexLock lock(&mu_);
   Transaction txn(db_);
   absl::Status s = txn.Begin();
@@ -353,7 +441,42 @@ absl::Status SqliteStore::PutUnits(
   }
   s = WriteUnits(db_, session_id, units);
   if (!s.ok()) return s;
+  s = WriteRuns(db_, session_id, runs);
+  if (!s.ok()) return s;
   return txn.Commit();
+}
+
+absl::StatusOr<std::vector<RunRow>> SqliteStore::ListRuns(
+    absl::string_view session_id, absl::string_view unit) {
+  absl::MutexLock lock(&mu_);
+  Statement select(db_, absl::StrCat("SELECT ", kRunColumns,
+                                     " FROM runs WHERE session_id = ?1 AND "
+                                     "(?2 = '' OR unit = ?2) ORDER BY sequence")
+                            .c_str());
+  select.Bind(1, session_id);
+  select.Bind(2, unit);
+  std::vector<RunRow> runs;
+  for (;;) {
+    absl::StatusOr<bool> row = select.Step("list runs");
+    if (!row.ok()) return row.status();
+    if (!*row) return runs;
+    runs.push_back(ReadRun(select, 0));
+  }
+}
+
+absl::StatusOr<std::optional<RunRow>> SqliteStore::GetRun(
+    absl::string_view session_id, absl::string_view run_id) {
+  absl::MutexLock lock(&mu_);
+  Statement select(db_, absl::StrCat("SELECT ", kRunColumns,
+                                     " FROM runs WHERE session_id = ?1 AND "
+                                     "run_id = ?2")
+                            .c_str());
+  select.Bind(1, session_id);
+  select.Bind(2, run_id);
+  absl::StatusOr<bool> row = select.Step("get run");
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  return ReadRun(select, 0);
 }
 
 }  // namespace actlab

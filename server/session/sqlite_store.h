@@ -5,9 +5,10 @@
 // Durability: WAL journal with synchronous=FULL, so every committed
 // transaction is fsynced before the call returns; one transaction per
 // mutating call. Schema version lives in PRAGMA user_version; a file written
-// by a newer schema is refused rather than misread. Errors are Unavailable
-// for conditions that may pass (busy, I/O, disk full, cannot open) and
-// Internal otherwise, both carrying SQLite's message.
+// by a newer schema is refused rather than misread, an older one is migrated
+// in place when opened (version 1 -> 2 adds the runs table). Errors are
+// Unavailable for conditions that may pass (busy, I/O, disk full, cannot open)
+// and Internal otherwise, both carrying SQLite's message.
 //
 // One connection is shared under a mutex: SQLite serialises writers anyway,
 // and the manager does its compute outside the store.
@@ -41,9 +42,14 @@ class SqliteStore final : public SessionStore {
   absl::Status CreateSession(const SessionRow& session,
                              absl::Span<const UnitRow> units) override;
   absl::Status DeleteSession(absl::string_view session_id) override;
-  absl::Status PutUnits(absl::string_view session_id,
-                        absl::Span<const UnitRow> units,
-                        std::optional<absl::Time> session_update_time) override;
+  absl::Status Put(absl::string_view session_id,
+                   absl::Span<const UnitRow> units,
+                   absl::Span<const RunRow> runs,
+                   std::optional<absl::Time> session_update_time) override;
+  absl::StatusOr<std::vector<RunRow>> ListRuns(absl::string_view session_id,
+                                               absl::string_view unit) override;
+  absl::StatusOr<std::optional<RunRow>> GetRun(
+      absl::string_view session_id, absl::string_view run_id) override;
 
  private:
   explicit SqliteStore(sqlite3* db);

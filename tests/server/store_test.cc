@@ -77,7 +77,7 @@ TEST_F(StoreTest, OpenCreatesDirectoriesSchemaAndWal) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(fs::exists(path_));
-  EXPECT_EQ(QueryText("PRAGMA user_version"), "1");
+  EXPECT_EQ(QueryText("PRAGMA user_version"), "2");
   EXPECT_EQ(QueryText("PRAGMA journal_mode"), "wal");
   auto all = store->LoadAll();
   ASSERT_TRUE(all.ok()) << all.status();
@@ -186,12 +186,12 @@ TEST_F(StoreTest, RefusesNewerSchema) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(
-      sqlite3_exec(db, "PRAGMA user_version = 2", nullptr, nullptr, nullptr),
+      sqlite3_exec(db, "PRAGMA user_version = 3", nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);
   auto store = SqliteStore::Open(path_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(store.status().message(), HasSubstr("schema version 2"));
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 3"));
 }
 
 }  // namespace

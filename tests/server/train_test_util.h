@@ -1,0 +1,166 @@
+// Copyright actlab authors.
+//
+// Fixture shared by the phase II tests: a SessionManager on a real SQLite
+// file that can be reopened as after a restart, and request builders.
+
+#ifndef ACTLAB_TESTS_SERVER_TRAIN_TEST_UTIL_H_
+#define ACTLAB_TESTS_SERVER_TRAIN_TEST_UTIL_H_
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "server/pwlu_codec.h"
+#include "server/session/session_manager.h"
+#include "server/session/sqlite_store.h"
+
+namespace actlab {
+
+class TrainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           absl::StrCat(
+               "train_test_", getpid(), "_",
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    manager_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string DbPath() const { return (dir_ / "sessions.db").string(); }
+
+  // A new manager on the same file, as after a server restart.
+  void Reopen() {
+    manager_.reset();
+    auto store = SqliteStore::Open(DbPath());
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto manager = SessionManager::Open(*std::move(store), &engine_);
+    ASSERT_TRUE(manager.ok()) << manager.status();
+    manager_ = *std::move(manager);
+  }
+
+  // A session with one unit "act" in phase II from the start (fixed bounds
+  // [-bound, bound], ReLU shape); channel-wise when channels > 0.
+  std::string CreateFixed(int intervals, int channels = 0, double bound = 3) {
+    v1::CreateSessionRequest request;
+    v1::UnitConfig* unit = request.add_units();
+    unit->set_name("act");
+    unit->set_intervals(intervals);
+    unit->set_fixed_bounds(true);
+    unit->set_init_bound(bound);
+    if (channels > 0) {
+      unit->set_granularity(v1::CHANNEL);
+      unit->set_channels(channels);
+    }
+    auto session = manager_->CreateSession(request);
+    EXPECT_TRUE(session.ok()) << session.status();
+    return session.ok() ? session->id() : "";
+  }
+
+  v1::Unit Get(const std::string& session, const std::string& unit = "act") {
+    auto u = manager_->GetUnit(Ref(session, unit));
+    EXPECT_TRUE(u.ok()) << u.status();
+    return u.ok() ? *u : v1::Unit();
+  }
+
+  PwluParams Params(const std::string& session) {
+    return PwluParamsFromProto(Get(session).parameters());
+  }
+
+  std::vector<v1::Run> Runs(const std::string& session) {
+    v1::ListRunsRequest request;
+    request.set_session_id(session);
+    auto runs = manager_->ListRuns(request);
+    EXPECT_TRUE(runs.ok()) << runs.status();
+    if (!runs.ok()) return {};
+    return {runs->runs().begin(), runs->runs().end()};
+  }
+
+  absl::StatusOr<v1::Run> Run(const std::string& session,
+                              const std::string& run_id) {
+    v1::GetRunRequest request;
+    request.set_session_id(session);
+    request.set_run_id(run_id);
+    return manager_->GetRun(request);
+  }
+
+  static v1::UnitRef Ref(const std::string& session,
+                         const std::string& unit = "act") {
+    v1::UnitRef ref;
+    ref.set_session_id(session);
+    ref.set_unit(unit);
+    return ref;
+  }
+
+  static v1::Tensor Tensor(const std::vector<int64_t>& shape,
+                           const std::vector<float>& data) {
+    v1::Tensor t;
+    t.set_dtype(v1::FLOAT32);
+    for (int64_t d : shape) t.add_shape(d);
+    t.mutable_data()->resize(data.size() * sizeof(float));
+    std::memcpy(t.mutable_data()->data(), data.data(),
+                data.size() * sizeof(float));
+    return t;
+  }
+
+  static std::vector<float> Floats(const v1::Tensor& t) {
+    std::vector<float> out(t.data().size() / sizeof(float));
+    std::memcpy(out.data(), t.data().data(), t.data().size());
+    return out;
+  }
+
+  static v1::TrainStepRequest StepRequest(const std::string& session,
+                                          const std::vector<int64_t>& shape,
+                                          const std::vector<float>& x,
+                                          const std::vector<float>& dy) {
+    v1::TrainStepRequest request;
+    *request.mutable_unit() = Ref(session);
+    *request.mutable_input() = Tensor(shape, x);
+    *request.mutable_grad_output() = Tensor(shape, dy);
+    return request;
+  }
+
+  absl::StatusOr<v1::TrainStepResponse> Step(
+      const v1::TrainStepRequest& request) {
+    v1::TrainStepResponse response;
+    absl::Status status = manager_->TrainStep(request, &response);
+    if (!status.ok()) return status;
+    return response;
+  }
+
+  // A Fit of "act" to GELU over [-3, 3].
+  static v1::FitRequest GeluFit(const std::string& session, int64_t steps) {
+    v1::FitRequest request;
+    *request.mutable_unit() = Ref(session);
+    request.mutable_activation()->set_name("gelu");
+    request.mutable_range()->set_min(-3);
+    request.mutable_range()->set_max(3);
+    request.set_steps(steps);
+    return request;
+  }
+
+  absl::StatusOr<v1::FitSummary> Fit(const v1::FitRequest& request) {
+    return manager_->Fit(
+        request, [] { return false; },
+        [](const v1::FitProgress&) { return true; });
+  }
+
+  std::filesystem::path dir_;
+  BaselineEngine engine_;
+  std::unique_ptr<SessionManager> manager_;
+};
+
+}  // namespace actlab
+
+#endif  // ACTLAB_TESTS_SERVER_TRAIN_TEST_UTIL_H_
