@@ -10,7 +10,8 @@ set -euo pipefail
 # Shared libraries the binaries load; the runtime image installs only these.
 RUNTIME_PACKAGES=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623
-  libdnnl2 libgomp1 libsqlite3-0 ca-certificates
+  libdnnl2 libgomp1 libsqlite3-0 libprometheus-cpp-pull1.0
+  libprometheus-cpp-core1.0 ca-certificates
 )
 
 # Compilers, headers and test tools (the -dev packages pull in the above).
@@ -19,6 +20,7 @@ BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
+  prometheus-cpp-dev
   python3-numpy python3-grpcio python3-protobuf
 )
 
