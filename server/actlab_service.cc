@@ -37,9 +37,19 @@ int64_t NanosSince(absl::Time start) {
 
 }  // namespace
 
+SessionCounts CountSessions(SessionManager& sessions) {
+  SessionCounts counts;
+  const v1::ListSessionsResponse list = sessions.ListSessions();
+  for (const v1::Session& session : list.sessions()) {
+    counts.sessions += 1;
+    counts.units += session.unit_names_size();
+  }
+  return counts;
+}
+
 ActlabService::ActlabService(const Evaluator* evaluator,
-                             SessionManager* sessions)
-    : evaluator_(evaluator), sessions_(sessions) {}
+                             SessionManager* sessions, const ServerStats* stats)
+    : evaluator_(evaluator), sessions_(sessions), stats_(stats) {}
 
 grpc::Status ActlabService::ListActivations(
     grpc::ServerContext*, const v1::ListActivationsRequest*,
@@ -192,6 +202,17 @@ grpc::Status ActlabService::GetRun(grpc::ServerContext*,
                                    const v1::GetRunRequest* request,
                                    v1::GetRunResponse* response) {
   return Reply(sessions_->GetRun(*request), response->mutable_run(), response);
+}
+
+grpc::Status ActlabService::GetServerStats(
+    grpc::ServerContext*, const v1::GetServerStatsRequest*,
+    v1::GetServerStatsResponse* response) {
+  stats_->Snapshot(response);
+  response->set_version(ACTLAB_VERSION);
+  const SessionCounts counts = CountSessions(*sessions_);
+  response->set_sessions(counts.sessions);
+  response->set_units(counts.units);
+  return grpc::Status::OK;
 }
 
 }  // namespace actlab

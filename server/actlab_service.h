@@ -9,14 +9,19 @@
 
 #include "actlab/v1/actlab.grpc.pb.h"
 #include "server/evaluator.h"
+#include "server/observability/server_stats.h"
 #include "server/session/session_manager.h"
 
 namespace actlab {
 
+// Sessions and units the manager holds.
+SessionCounts CountSessions(SessionManager& sessions);
+
 class ActlabService final : public v1::Actlab::Service {
  public:
-  // Both must outlive the service.
-  ActlabService(const Evaluator* evaluator, SessionManager* sessions);
+  // All must outlive the service.
+  ActlabService(const Evaluator* evaluator, SessionManager* sessions,
+                const ServerStats* stats);
 
   grpc::Status ListActivations(grpc::ServerContext* context,
                                const v1::ListActivationsRequest* request,
@@ -76,9 +81,14 @@ class ActlabService final : public v1::Actlab::Service {
                       const v1::GetRunRequest* request,
                       v1::GetRunResponse* response) override;
 
+  grpc::Status GetServerStats(grpc::ServerContext* context,
+                              const v1::GetServerStatsRequest* request,
+                              v1::GetServerStatsResponse* response) override;
+
  private:
   const Evaluator* evaluator_;
   SessionManager* sessions_;
+  const ServerStats* stats_;
 };
 
 }  // namespace actlab

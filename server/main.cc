@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -24,6 +25,9 @@
 #include "kernels/pwlu.h"
 #include "server/actlab_service.h"
 #include "server/evaluator.h"
+#include "server/observability/prometheus_metrics.h"
+#include "server/observability/server_stats.h"
+#include "server/observability/stats_interceptor.h"
 #include "server/session/session_manager.h"
 #include "server/session/sqlite_store.h"
 
@@ -38,6 +42,9 @@ ABSL_FLAG(std::string, store, "var/actlab.db",
 ABSL_FLAG(int, max_message_mb, 256,
           "Largest request or reply in MiB, both directions. gRPC's own "
           "default of 4 MiB is too small for activation tensors.");
+ABSL_FLAG(int, metrics_port, 0,
+          "Serve Prometheus metrics over HTTP at /metrics on this port, on "
+          "the host of --listen; 0 turns them off.");
 ABSL_FLAG(int, grace_seconds, 20,
           "On SIGTERM, how long in-flight calls may take to finish. Below "
           "Kubernetes' default 30 s termination grace period.");
@@ -96,17 +103,40 @@ int Run() {
   // A request carries the input and the upstream gradient in one message.
   const int64_t max_elements = max_message_bytes / sizeof(float) / 2;
   Evaluator evaluator(&baselines, sessions->get(), max_elements);
-  ActlabService service(&evaluator, sessions->get());
+  ServerStats stats;
+  ActlabService service(&evaluator, sessions->get(), &stats);
+
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  std::vector<CallSink*> sinks = {&stats};
+  std::unique_ptr<PrometheusMetrics> metrics;
+  if (const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
+      metrics_port != 0) {
+    SessionManager* manager = sessions->get();
+    auto started =
+        PrometheusMetrics::Start(absl::StrCat(host, ":", metrics_port),
+                                 [manager] { return CountSessions(*manager); });
+    if (!started.ok()) {
+      Log(started.status().ToString());
+      return 1;
+    }
+    metrics = *std::move(started);
+    sinks.push_back(metrics.get());
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  const std::string listen = absl::GetFlag(FLAGS_listen);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
   builder.RegisterService(&service);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(MakeStatsInterceptorFactory(sinks));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     Log(absl::StrCat("cannot listen on ", listen));
@@ -115,11 +145,11 @@ int Run() {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
 
-  const std::string host = listen.substr(0, listen.rfind(':'));
-  Log(absl::StrCat("version ", ACTLAB_VERSION, " listening on ", host, ":",
-                   port, "; ", BaselineEngine::Version(), "; pwlu kernel ",
-                   PwluKernelName(16), "; max message ", max_message_mb,
-                   " MiB; store ", store_path));
+  Log(absl::StrCat(
+      "version ", ACTLAB_VERSION, " listening on ", host, ":", port, "; ",
+      BaselineEngine::Version(), "; pwlu kernel ", PwluKernelName(16),
+      "; max message ", max_message_mb, " MiB; store ", store_path,
+      metrics ? absl::StrCat("; metrics on port ", metrics->port()) : ""));
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty() && !WritePortFile(port_file, port)) {
     Log(absl::StrCat("cannot write --port_file ", port_file));

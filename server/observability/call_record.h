@@ -24,6 +24,12 @@ struct CallRecord {
   int64_t response_bytes = 0;
 };
 
+// How much state the server holds, for gauges and GetServerStats.
+struct SessionCounts {
+  int64_t sessions = 0;
+  int64_t units = 0;
+};
+
 // Receives every finished call. Implementations are thread-safe: calls end
 // on many threads at once.
 class CallSink {

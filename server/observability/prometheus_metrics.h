@@ -18,11 +18,6 @@
 
 namespace actlab {
 
-struct SessionCounts {
-  int64_t sessions = 0;
-  int64_t units = 0;
-};
-
 class PrometheusMetrics final : public CallSink {
  public:
   // Listens on `address` (HOST:PORT; port 0 picks a free one). Unavailable

@@ -114,8 +114,11 @@ std::string TempDir::File(const std::string& name) const {
   return absl::StrCat(path_, "/", name);
 }
 
-ServerProcess::ServerProcess(std::string binary, std::string dir)
-    : binary_(std::move(binary)), dir_(std::move(dir)) {}
+ServerProcess::ServerProcess(std::string binary, std::string dir,
+                             std::vector<std::string> extra_args)
+    : binary_(std::move(binary)),
+      dir_(std::move(dir)),
+      extra_args_(std::move(extra_args)) {}
 
 ServerProcess::~ServerProcess() {
   if (running()) Kill();
@@ -130,10 +133,11 @@ absl::Status ServerProcess::Start() {
   const std::string port_file = dir_ + "/port";
   std::filesystem::remove(port_file);
   const std::string log = dir_ + "/server.log";
-  pid_ = Spawn(binary_,
-               {"--listen=127.0.0.1:0", "--port_file=" + port_file,
-                "--store=" + store_path()},
-               log, log);
+  std::vector<std::string> args = {"--listen=127.0.0.1:0",
+                                   "--port_file=" + port_file,
+                                   "--store=" + store_path()};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  pid_ = Spawn(binary_, args, log, log);
   if (pid_ < 0) return absl::InternalError("fork failed");
 
   const auto deadline = Clock::now() + kStartTimeout;
@@ -196,24 +200,32 @@ ProcessResult RunProcess(const std::string& binary,
   const std::string out_path = capture.File("out");
   const std::string err_path = capture.File("err");
   ProcessResult result;
-  const pid_t pid = Spawn(binary, args, out_path, err_path);
+  const pid_t pid = StartProcess(binary, args, out_path, err_path);
   if (pid < 0) {
     result.err = absl::StrCat("fork failed: ", std::strerror(errno));
     return result;
   }
+  result.exit_code = WaitProcess(pid, timeout_seconds);
+  result.out = ReadWholeFile(out_path);
+  result.err = ReadWholeFile(err_path);
+  return result;
+}
+
+pid_t StartProcess(const std::string& binary,
+                   const std::vector<std::string>& args,
+                   const std::string& out_path, const std::string& err_path) {
+  return Spawn(binary, args, out_path, err_path);
+}
+
+int WaitProcess(pid_t pid, double timeout_seconds) {
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(timeout_seconds));
   const std::optional<int> status = WaitUntil(pid, deadline);
-  if (status.has_value()) {
-    result.exit_code = ExitCode(*status);
-  } else {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
-  result.out = ReadWholeFile(out_path);
-  result.err = ReadWholeFile(err_path);
-  return result;
+  if (status.has_value()) return ExitCode(*status);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return -1;
 }
 
 }  // namespace actlab

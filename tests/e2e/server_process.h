@@ -39,7 +39,9 @@ class TempDir {
 class ServerProcess {
  public:
   // `dir` holds the store (actlab.db), the port file and the server's log.
-  ServerProcess(std::string binary, std::string dir);
+  // `extra_args` go to the server after the harness's own flags.
+  ServerProcess(std::string binary, std::string dir,
+                std::vector<std::string> extra_args = {});
   // Kills the server if it is still running.
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
@@ -65,6 +67,7 @@ class ServerProcess {
  private:
   std::string binary_;
   std::string dir_;
+  std::vector<std::string> extra_args_;
   pid_t pid_ = -1;
   std::string address_;
 };
@@ -83,6 +86,17 @@ struct ProcessResult {
 ProcessResult RunProcess(const std::string& binary,
                          const std::vector<std::string>& args,
                          double timeout_seconds = 60);
+
+// Starts `binary` like RunProcess but returns at once with its pid (-1 if
+// fork failed), so a test can signal it; stdout and stderr are appended to
+// `out_path` and `err_path`, which the test may read while it runs.
+pid_t StartProcess(const std::string& binary,
+                   const std::vector<std::string>& args,
+                   const std::string& out_path, const std::string& err_path);
+
+// Reaps a StartProcess child; its exit code as in ProcessResult, killing it
+// (-1) if it runs past `timeout_seconds`.
+int WaitProcess(pid_t pid, double timeout_seconds = 60);
 
 }  // namespace actlab
 
