@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,6 +18,10 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+// The shell's code for a death by SIGINT, which an interrupted command
+// mimics after cleaning up.
+constexpr int kExitInterrupted = 130;
+constexpr absl::string_view kInterruptedPayload = "type.actlab.dev/interrupted";
 constexpr absl::string_view kDefaultServer = "127.0.0.1:50051";
 // Message sizes are ints inside gRPC.
 constexpr int64_t kMaxMessageMb = 2047;
@@ -26,7 +31,8 @@ const std::vector<FlagSpec>& GlobalFlags() {
       {"server", "HOST:PORT",
        absl::StrCat("server address (default: $ACTLAB_SERVER, else ",
                     kDefaultServer, ")")},
-      {"timeout", "SECONDS", "deadline of every call (default 30)"},
+      {"timeout", "SECONDS",
+       "deadline of every call (default 30; for fit, 1 hour)"},
       {"max_message_mb", "MB",
        "largest message sent or received (default 256)"},
       {"help", "", "print usage"},
@@ -90,29 +96,33 @@ const Command* FindCommand(absl::string_view name) {
   return nullptr;
 }
 
-std::string SessionSubcommands() {
+// The second words of the two-word commands whose first word is `group`
+// ("session", "run"); empty when `group` names no group.
+std::vector<std::string> Subcommands(absl::string_view group) {
   std::vector<std::string> names;
+  const std::string prefix = absl::StrCat(group, " ");
   for (const Command& command : AllCommands()) {
     absl::string_view name = command.name;
-    if (absl::ConsumePrefix(&name, "session ")) names.emplace_back(name);
+    if (absl::ConsumePrefix(&name, prefix)) names.emplace_back(name);
   }
-  return absl::StrJoin(names, ", ");
+  return names;
 }
 
 // Resolves the command named by the first one or two words of `words`;
 // `consumed` receives how many words named it.
 absl::StatusOr<const Command*> ResolveCommand(
     const std::vector<std::string>& words, size_t* consumed) {
-  if (words[0] == "session") {
+  if (const std::vector<std::string> subcommands = Subcommands(words[0]);
+      !subcommands.empty()) {
+    const std::string known = absl::StrJoin(subcommands, ", ");
     if (words.size() < 2) {
-      return UsageError(
-          absl::StrCat("session needs a subcommand: ", SessionSubcommands()));
+      return UsageError(absl::StrCat(words[0], " needs a subcommand: ", known));
     }
     *consumed = 2;
-    const Command* command = FindCommand(absl::StrCat("session ", words[1]));
+    const Command* command = FindCommand(absl::StrCat(words[0], " ", words[1]));
     if (command == nullptr) {
-      return UsageError(absl::StrCat("unknown session subcommand '", words[1],
-                                     "'; known: ", SessionSubcommands()));
+      return UsageError(absl::StrCat("unknown ", words[0], " subcommand '",
+                                     words[1], "'; known: ", known));
     }
     return command;
   }
@@ -161,6 +171,7 @@ absl::StatusOr<ConnectionOptions> MakeConnectionOptions(
   }
   options.timeout = std::chrono::milliseconds(
       static_cast<int64_t>(std::ceil(*timeout * 1000)));
+  options.timeout_given = pick("timeout").Has("timeout");
   absl::StatusOr<int64_t> mb =
       pick("max_message_mb").GetInt("max_message_mb", 256);
   if (!mb.ok()) return mb.status();
@@ -187,10 +198,10 @@ int Help(const std::vector<std::string>& topic, std::ostream& out,
     PrintOverview(out);
     return 0;
   }
-  if (topic.size() == 1 && topic[0] == "session") {
-    out << "Session subcommands:\n";
+  if (topic.size() == 1 && !Subcommands(topic[0]).empty()) {
+    out << "Subcommands of " << topic[0] << ":\n";
     for (const Command& command : AllCommands()) {
-      if (absl::StartsWith(command.name, "session ")) {
+      if (absl::StartsWith(command.name, absl::StrCat(topic[0], " "))) {
         out << "  " << Synopsis(command) << "\n      " << command.summary
             << "\n";
       }
@@ -206,10 +217,22 @@ int Help(const std::vector<std::string>& topic, std::ostream& out,
 
 }  // namespace
 
+absl::Status InterruptedError(absl::string_view message) {
+  absl::Status status = absl::CancelledError(message);
+  status.SetPayload(kInterruptedPayload, absl::Cord());
+  return status;
+}
+
+bool IsInterrupted(const absl::Status& status) {
+  return status.GetPayload(kInterruptedPayload).has_value();
+}
+
 const std::vector<Command>& AllCommands() {
   static const auto* commands = [] {
     auto* all = new std::vector<Command>(ServerCommands());
-    for (auto group : {EvalCommands(), SessionCommands()}) {
+    for (auto group :
+         {EvalCommands(), SessionCommands(), TrainCommands(), PlotCommands(),
+          BenchCommands(), StatsCommands()}) {
       all->insert(all->end(), group.begin(), group.end());
     }
     return all;
@@ -260,6 +283,10 @@ int RunCli(const std::vector<std::string>& args, const std::string& env_server,
   out.flush();
   if (status.ok()) return 0;
   if (IsUsageError(status)) return ReportUsage(status, command.name, err);
+  if (IsInterrupted(status)) {
+    err << "actlab: " << command.name << ": " << status.message() << "\n";
+    return kExitInterrupted;
+  }
   err << "actlab: " << command.name << ": "
       << absl::StatusCodeToString(status.code()) << ": " << status.message()
       << "\n";

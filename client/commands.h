@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "client/args.h"
 #include "client/connection.h"
 
@@ -41,6 +42,12 @@ struct Command {
 
 inline constexpr size_t kUnlimited = static_cast<size_t>(-1);
 
+// Cancelled, marked as stopped by the user (SIGINT) after a clean shutdown:
+// RunCli prints the message and exits 130 as the shell would for SIGINT,
+// where a server-side cancellation stays an ordinary failure.
+absl::Status InterruptedError(absl::string_view message);
+bool IsInterrupted(const absl::Status& status);
+
 // Every command, in the order help lists them.
 const std::vector<Command>& AllCommands();
 
@@ -48,6 +55,10 @@ const std::vector<Command>& AllCommands();
 std::vector<Command> ServerCommands();   // health, activations
 std::vector<Command> EvalCommands();     // eval
 std::vector<Command> SessionCommands();  // session ..., observe, show, ...
+std::vector<Command> TrainCommands();    // train, fit, runs, run show
+std::vector<Command> PlotCommands();     // plot
+std::vector<Command> BenchCommands();    // bench
+std::vector<Command> StatsCommands();    // stats
 
 }  // namespace actlab
 

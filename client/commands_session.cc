@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "client/commands.h"
 #include "client/io.h"
+#include "client/progress.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace actlab {
@@ -273,10 +274,8 @@ absl::Status RunAddUnit(CommandContext& ctx, const ParsedArgs& args) {
 // "[#######.............] 7/20 x7.npy", redrawn in place.
 void DrawProgress(std::ostream& err, size_t done, size_t total,
                   const std::string& file) {
-  constexpr size_t kWidth = 30;
-  const size_t filled = done * kWidth / total;
-  err << "\r[" << std::string(filled, '#') << std::string(kWidth - filled, '.')
-      << "] " << done << "/" << total << " " << file << "\x1b[K" << std::flush;
+  RedrawLine(err, absl::StrCat(ProgressBar(done, total), " ", done, "/", total,
+                               " ", file));
 }
 
 // One Observe call for `file`; writes the output into `out_dir` if set.

@@ -7,7 +7,9 @@
 namespace actlab {
 
 Connection::Connection(const ConnectionOptions& options)
-    : server_(options.server), timeout_(options.timeout) {
+    : server_(options.server),
+      timeout_(options.timeout),
+      timeout_given_(options.timeout_given) {
   grpc::ChannelArguments arguments;
   const int max_bytes = options.max_message_mb * 1024 * 1024;
   arguments.SetMaxReceiveMessageSize(max_bytes);
@@ -16,6 +18,12 @@ Connection::Connection(const ConnectionOptions& options)
       server_, grpc::InsecureChannelCredentials(), arguments);
   actlab_ = v1::Actlab::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
+}
+
+void Connection::SetLongCallDeadline(grpc::ClientContext* context,
+                                     std::chrono::milliseconds fallback) const {
+  context->set_deadline(std::chrono::system_clock::now() +
+                        (timeout_given_ ? timeout_ : fallback));
 }
 
 absl::Status Connection::ToStatus(const grpc::Status& status) const {

@@ -22,6 +22,9 @@ namespace actlab {
 struct ConnectionOptions {
   std::string server = "127.0.0.1:50051";
   std::chrono::milliseconds timeout{30000};
+  // Whether --timeout was given, so calls that run long by design keep the
+  // user's deadline but are not cut off by the default one.
+  bool timeout_given = false;
   // Both directions; gRPC's 4 MiB default is too small for real tensors.
   int max_message_mb = 256;
 };
@@ -46,11 +49,18 @@ class Connection {
     return ToStatus((stub.*method)(&context, request, response));
   }
 
- private:
+  // For calls that run long by design (a streaming Fit): the --timeout
+  // deadline if the user gave one, else `fallback` from now.
+  void SetLongCallDeadline(grpc::ClientContext* context,
+                           std::chrono::milliseconds fallback) const;
+
+  // A finished call's status as Call() reports it, for streaming calls.
   absl::Status ToStatus(const grpc::Status& status) const;
 
+ private:
   std::string server_;
   std::chrono::milliseconds timeout_;
+  bool timeout_given_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Actlab::Stub> actlab_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;

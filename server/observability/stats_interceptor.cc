@@ -34,8 +34,10 @@ struct MethodProbe {
   std::string (*activation)(const void*);
 };
 
+// `per_activation`: the call counts toward its activation's statistics
+// (Evaluate does; Echo, which shares its messages, does not).
 template <typename Request, typename Response>
-MethodProbe Probe() {
+MethodProbe Probe(bool per_activation = false) {
   MethodProbe probe;
   probe.request_bytes = [](const void* m) {
     return static_cast<int64_t>(static_cast<const Request*>(m)->ByteSizeLong());
@@ -51,12 +53,14 @@ MethodProbe Probe() {
       call->handling_ns += reply->handling_ns();
     }
   };
-  probe.activation = [](const void* m) -> std::string {
-    if constexpr (std::is_same_v<Request, v1::EvaluateRequest>) {
-      return static_cast<const Request*>(m)->activation();
+  probe.activation = [](const void*) -> std::string { return ""; };
+  if constexpr (std::is_same_v<Request, v1::EvaluateRequest>) {
+    if (per_activation) {
+      probe.activation = [](const void* m) -> std::string {
+        return static_cast<const Request*>(m)->activation();
+      };
     }
-    return "";
-  };
+  }
   return probe;
 }
 
@@ -65,7 +69,7 @@ const absl::flat_hash_map<std::string, MethodProbe>& Probes() {
   static const auto* probes = new absl::flat_hash_map<std::string, MethodProbe>{
       {"ListActivations",
        Probe<ListActivationsRequest, ListActivationsResponse>()},
-      {"Evaluate", Probe<EvaluateRequest, EvaluateResponse>()},
+      {"Evaluate", Probe<EvaluateRequest, EvaluateResponse>(true)},
       {"Echo", Probe<EvaluateRequest, EvaluateResponse>()},
       {"CreateSession", Probe<CreateSessionRequest, CreateSessionResponse>()},
       {"GetSession", Probe<GetSessionRequest, GetSessionResponse>()},
