@@ -230,9 +230,8 @@ bool IsInterrupted(const absl::Status& status) {
 const std::vector<Command>& AllCommands() {
   static const auto* commands = [] {
     auto* all = new std::vector<Command>(ServerCommands());
-    for (auto group :
-         {EvalCommands(), SessionCommands(), TrainCommands(), PlotCommands(),
-          BenchCommands(), StatsCommands()}) {
+    for (auto group : {EvalCommands(), SessionCommands(), TrainCommands(),
+                       PlotCommands(), BenchCommands(), StatsCommands()}) {
       all->insert(all->end(), group.begin(), group.end());
     }
     return all;
