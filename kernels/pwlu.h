@@ -49,7 +49,9 @@ struct PwluParams {
 
 // OK, or InvalidArgument naming the offending field: N outside
 // [kPwluMinIntervals, kPwluMaxIntervals], no units, array lengths that
-// disagree, B_L >= B_R, or any non-finite value.
+// disagree, B_L >= B_R, any non-finite value, or values the float kernels
+// cannot represent: a slope (K_L, K_R or an interval's) beyond 1e38 in
+// magnitude, or N / (B_R - B_L) beyond 2^126.
 absl::Status ValidatePwluParams(const PwluParams& params);
 
 // y = f(x) over a tensor laid out as `layout`. With params.units() == 1 every

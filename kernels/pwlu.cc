@@ -1,0 +1,531 @@
+// Copyright actlab authors.
+//
+// PWLU driver: validation, layouts, OpenMP partitioning and the parameter
+// gradients derived from the kernels' per-region sums.
+//
+// Work is split statically (fixed boundaries for a given thread count) and
+// partial sums are reduced in worker order, so results are bit-for-bit
+// reproducible at a given thread count.
+
+#include "kernels/pwlu.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/pwlu_kernels.h"
+
+namespace actlab {
+namespace {
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr int64_t kParallelMinElements = int64_t{1} << 16;
+// Channels whose runs are shorter than this (NHWC: 1) are staged through a
+// buffer (ForEachBlock) so the kernels still see long contiguous runs.
+constexpr int64_t kMinRun = 64;
+constexpr int64_t kStagedRun = 512;
+constexpr int64_t kStagedBuffer = 16384;
+// Kernel vectors never straddle worker boundaries below this alignment.
+constexpr int64_t kSplitAlign = 16;
+// Outputs of tensors this large (twice the L3 here) are written with
+// non-temporal stores: they would leave the caches anyway, and streaming
+// skips reading each output line first. Staged outputs go to a buffer and
+// never stream.
+constexpr int64_t kStreamElements = int64_t{16} << 20;
+
+bool IsFinite(float v) { return std::isfinite(v); }
+
+absl::Status CheckLength(const char* field, size_t got, int64_t want) {
+  if (static_cast<int64_t>(got) == want) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " has ", got, " entries, expected ", want));
+}
+
+absl::Status CheckFinite(const char* field, const std::vector<float>& v) {
+  // Branch-free first pass on the exponent bits (all ones only for inf and
+  // NaN): it vectorizes, and validation runs on every call.
+  uint32_t non_finite = 0;
+  for (float x : v) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof(bits));
+    non_finite |= (bits & 0x7f800000u) == 0x7f800000u;
+  }
+  if (non_finite == 0) return absl::OkStatus();
+  for (size_t j = 0; j < v.size(); ++j) {
+    if (!IsFinite(v[j])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "[", j, "] is not finite"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRequest(const PwluKernel& kernel, const PwluParams& params,
+                          const ChannelLayout& layout, bool pointers_set) {
+  if (absl::Status s = ValidatePwluParams(params); !s.ok()) return s;
+  if (!PwluIsaSupported(kernel.isa)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("kernel ", kernel.name, " cannot run on this CPU"));
+  }
+  if (params.intervals > kernel.max_intervals) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "intervals ", params.intervals, " exceeds the ", kernel.max_intervals,
+        " kernel ", kernel.name, " supports"));
+  }
+  if (layout.outer < 0 || layout.channels < 0 || layout.inner < 0) {
+    return absl::InvalidArgumentError("layout has a negative dimension");
+  }
+  if (params.units() > 1 && params.units() != layout.channels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("params have ", params.units(),
+                     " units but layout.channels is ", layout.channels));
+  }
+  if (layout.size() > 0 && !pointers_set) {
+    return absl::InvalidArgumentError("null tensor pointer");
+  }
+  return absl::OkStatus();
+}
+
+// Layer-wise units see the whole tensor as one run whatever its layout.
+ChannelLayout EffectiveLayout(const PwluParams& params,
+                              const ChannelLayout& layout) {
+  return params.units() == 1 ? FlatLayout(layout.size()) : layout;
+}
+
+int Workers(int64_t elements) {
+  return elements >= kParallelMinElements ? omp_get_max_threads() : 1;
+}
+
+// Start of part `part` of [0, total) split into `parts`.
+int64_t SplitPoint(int64_t total, int parts, int part, int64_t align) {
+  if (part >= parts) return total;
+  const int64_t point = total / parts * part + total % parts * part / parts;
+  return point / align * align;
+}
+
+// Runs fn(w) for w in [0, workers): the same work items at any number of
+// OpenMP threads actually granted.
+template <class Fn>
+void RunWorkers(int workers, const Fn& fn) {
+  if (workers == 1) {
+    fn(0);
+    return;
+  }
+#pragma omp parallel for num_threads(workers) schedule(static, 1)
+  for (int w = 0; w < workers; ++w) fn(w);
+}
+
+// Iterates the contiguous per-channel runs covering elements [begin, end).
+template <class Fn>
+void ForEachRun(const ChannelLayout& layout, int64_t begin, int64_t end,
+                const Fn& fn) {
+  int64_t pos = begin;
+  while (pos < end) {
+    const int64_t run = pos / layout.inner;
+    const int64_t len =
+        std::min(layout.inner - (pos - run * layout.inner), end - pos);
+    fn(run % layout.channels, pos, len);
+    pos += len;
+  }
+}
+
+bool Staged(const ChannelLayout& layout) {
+  return layout.channels > 1 && layout.inner < kMinRun;
+}
+
+// A staged block: `rows` rows and `channels` channels from (row, channel),
+// held channel by channel ([channel][row][inner]) so that each kernel call
+// sees one unit's elements contiguously. Channel runs are BufferStride()
+// apart: the padding keeps the strided side of the transpose from mapping
+// every channel to the same few L1 sets (runs are powers of two).
+struct Block {
+  int64_t row, rows, channel, channels;
+};
+
+constexpr int64_t kBufferPad = 16;
+
+int64_t BufferStride(const ChannelLayout& l, const Block& b) {
+  return b.rows * l.inner + kBufferPad;
+}
+
+// Moves a block between the tensor and its buffer, a transpose of
+// [row][channel][inner] and [channel][row][inner]: copy(tensor_index,
+// buffer_index) moves one element in the wanted direction. It goes in tiles
+// of kTile rows and channels so that both sides touch few cache lines at a
+// time; inner == 1 (NHWC) gets a loop the compiler keeps tight.
+template <class Copy>
+void Transfer(const ChannelLayout& l, const Block& b, const Copy& copy) {
+  constexpr int64_t kTile = 16;
+  const int64_t run = BufferStride(l, b);
+  const int64_t inner = l.inner;
+  for (int64_t r0 = 0; r0 < b.rows; r0 += kTile) {
+    const int64_t r1 = std::min(b.rows, r0 + kTile);
+    for (int64_t c0 = 0; c0 < b.channels; c0 += kTile) {
+      const int64_t c1 = std::min(b.channels, c0 + kTile);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t t = ((b.row + r) * l.channels + b.channel) * inner;
+        const int64_t f = r * inner;
+        if (inner == 1) {
+          for (int64_t c = c0; c < c1; ++c) copy(t + c, f + c * run);
+          continue;
+        }
+        for (int64_t c = c0; c < c1; ++c) {
+          for (int64_t i = 0; i < inner; ++i) {
+            copy(t + c * inner + i, f + c * run + i);
+          }
+        }
+      }
+    }
+  }
+}
+void ToBuffer(const ChannelLayout& l, const Block& b, const float* src,
+              float* buffer) {
+  Transfer(l, b, [=](int64_t t, int64_t f) { buffer[f] = src[t]; });
+}
+void FromBuffer(const ChannelLayout& l, const Block& b, const float* buffer,
+                float* dst) {
+  Transfer(l, b, [=](int64_t t, int64_t f) { dst[t] = buffer[f]; });
+}
+
+// Calls fn(block) over rows [row_begin, row_end) x channels [c_begin, c_end)
+// in blocks of about kStagedRun elements a channel and kStagedBuffer in all.
+template <class Fn>
+void ForEachBlock(const ChannelLayout& l, int64_t row_begin, int64_t row_end,
+                  int64_t c_begin, int64_t c_end, const Fn& fn) {
+  const int64_t rows = (kStagedRun + l.inner - 1) / l.inner;
+  const int64_t channels =
+      std::max<int64_t>(1, kStagedBuffer / (rows * l.inner + kBufferPad));
+  for (int64_t row = row_begin; row < row_end; row += rows) {
+    for (int64_t c = c_begin; c < c_end; c += channels) {
+      fn(Block{row, std::min(rows, row_end - row), c,
+               std::min(channels, c_end - c)});
+    }
+  }
+}
+
+void ForwardStaged(const PwluKernel& kernel, const PwluTables& tables,
+                   const ChannelLayout& l, const float* x, float* y,
+                   int64_t row_begin, int64_t row_end, int64_t c_begin,
+                   int64_t c_end) {
+  std::vector<float> buffer(kStagedBuffer + kStagedRun + kMinRun);
+  ForEachBlock(l, row_begin, row_end, c_begin, c_end, [&](const Block& b) {
+    const int64_t run = b.rows * l.inner;
+    ToBuffer(l, b, x, buffer.data());
+    for (int64_t c = 0; c < b.channels; ++c) {
+      float* data = buffer.data() + c * BufferStride(l, b);
+      kernel.forward(tables.unit(b.channel + c), data, data, run);
+    }
+    FromBuffer(l, b, buffer.data(), y);
+  });
+}
+
+void BackwardStaged(const PwluKernel& kernel, const PwluTables& tables,
+                    const ChannelLayout& l, const float* x, const float* dy,
+                    float* dx, int64_t row_begin, int64_t row_end,
+                    int64_t c_begin, int64_t c_end, int64_t sums_stride,
+                    double* sums) {
+  const int64_t size = kStagedBuffer + kStagedRun + kMinRun;
+  std::vector<float> buffer(2 * size);
+  float* xs = buffer.data();
+  float* gs = xs + size;
+  ForEachBlock(l, row_begin, row_end, c_begin, c_end, [&](const Block& b) {
+    const int64_t run = b.rows * l.inner;
+    const int64_t stride = BufferStride(l, b);
+    ToBuffer(l, b, x, xs);
+    ToBuffer(l, b, dy, gs);
+    for (int64_t c = 0; c < b.channels; ++c) {
+      kernel.backward(tables.unit(b.channel + c), xs + c * stride,
+                      gs + c * stride, gs + c * stride, run,
+                      sums + (b.channel + c) * sums_stride);
+    }
+    FromBuffer(l, b, gs, dx);
+  });
+}
+
+// Turns per-region sums (see pwlu_kernels.h) into parameter gradients:
+// interior region i with A = sum g, V = sum g * u feeds
+//   dY[i] += A - V, dY[i+1] += V,
+//   dB_L += -k_i (A (1 - i/N) - V/N), dB_R += -k_i (A i + V) / N;
+// the tails feed dY[0] / dY[N], dK = V and dB = -K * A.
+void GradientsFromSums(const PwluParams& params, const double* all_sums,
+                       int64_t sums_stride, PwluParams* grad) {
+  const int n = params.intervals;
+  *grad = PwluParams::Zeros(n, params.units());
+  std::vector<double> dvalues(n + 1);
+  for (int64_t u = 0; u < params.units(); ++u) {
+    const double* sums = all_sums + u * sums_stride;
+    const float* values = params.unit_values(u);
+    const double width =
+        static_cast<double>(params.right_bound[u]) - params.left_bound[u];
+    std::fill(dvalues.begin(), dvalues.end(), 0.0);
+    const double a_left = sums[0];
+    const double a_right = sums[2 * (n + 1)];
+    dvalues[0] = a_left;
+    double dleft = -static_cast<double>(params.left_slope[u]) * a_left;
+    double dright = -static_cast<double>(params.right_slope[u]) * a_right;
+    const double inv_n = 1.0 / n;
+    const double scale = n / width;
+    for (int i = 0; i < n; ++i) {
+      const double a = sums[2 * (i + 1)];
+      const double v = sums[2 * (i + 1) + 1];
+      const double slope =
+          (static_cast<double>(values[i + 1]) - values[i]) * scale;
+      dvalues[i] += a - v;
+      dvalues[i + 1] += v;
+      dleft -= slope * (a * (1.0 - i * inv_n) - v * inv_n);
+      dright -= slope * (a * i + v) * inv_n;
+    }
+    dvalues[n] += a_right;
+    float* gv = grad->values.data() + u * (n + 1);
+    for (int j = 0; j <= n; ++j) gv[j] = static_cast<float>(dvalues[j]);
+    grad->left_bound[u] = static_cast<float>(dleft);
+    grad->right_bound[u] = static_cast<float>(dright);
+    grad->left_slope[u] = static_cast<float>(sums[1]);
+    grad->right_slope[u] = static_cast<float>(sums[2 * (n + 1) + 1]);
+  }
+}
+
+}  // namespace
+
+PwluParams PwluParams::Zeros(int intervals, int64_t units) {
+  PwluParams p;
+  p.intervals = intervals;
+  p.left_bound.assign(units, 0.0f);
+  p.right_bound.assign(units, 0.0f);
+  p.values.assign(units * (intervals + 1), 0.0f);
+  p.left_slope.assign(units, 0.0f);
+  p.right_slope.assign(units, 0.0f);
+  return p;
+}
+
+absl::Status ValidatePwluParams(const PwluParams& params) {
+  const int n = params.intervals;
+  if (n < kPwluMinIntervals || n > kPwluMaxIntervals) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("intervals ", n, " is outside [", kPwluMinIntervals, ", ",
+                     kPwluMaxIntervals, "]"));
+  }
+  const int64_t units = params.units();
+  if (units == 0) return absl::InvalidArgumentError("left_bound is empty");
+  for (absl::Status s :
+       {CheckLength("right_bound", params.right_bound.size(), units),
+        CheckLength("values", params.values.size(), units * (n + 1)),
+        CheckLength("left_slope", params.left_slope.size(), units),
+        CheckLength("right_slope", params.right_slope.size(), units),
+        CheckFinite("left_bound", params.left_bound),
+        CheckFinite("right_bound", params.right_bound),
+        CheckFinite("values", params.values),
+        CheckFinite("left_slope", params.left_slope),
+        CheckFinite("right_slope", params.right_slope)}) {
+    if (!s.ok()) return s;
+  }
+  // Kernels rescale by powers of two up to 2^127 and slopes by up to 2, in
+  // float: keep the derived values below the float range.
+  constexpr double kMaxScale = 0x1p126;
+  constexpr double kMaxSlope = 1e38;
+  // Validation runs on every call: a branch-free pass (it vectorizes) clears
+  // well-formed params; only a failure takes the exact pass below, which
+  // names the field.
+  bool plausible = true;
+  for (int64_t u = 0; u < units && plausible; ++u) {
+    const float left = params.left_bound[u];
+    const float right = params.right_bound[u];
+    const float scale =
+        static_cast<float>(n / (static_cast<double>(right) - left));
+    plausible = left < right && scale < 0x1p125f &&
+                std::abs(params.left_slope[u]) < 5e37f &&
+                std::abs(params.right_slope[u]) < 5e37f;
+    const float* values = params.unit_values(u);
+    for (int i = 0; i < n; ++i) {
+      plausible &= std::abs((values[i + 1] - values[i]) * scale) < 5e37f;
+    }
+  }
+  if (plausible) return absl::OkStatus();
+  for (int64_t u = 0; u < units; ++u) {
+    const double left = params.left_bound[u];
+    const double right = params.right_bound[u];
+    if (!(left < right)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("left_bound[", u, "] = ", left,
+                       " must be below right_bound[", u, "] = ", right));
+    }
+    const double scale = n / (right - left);
+    if (scale > kMaxScale) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("right_bound[", u, "] - left_bound[", u,
+                       "] is too small for ", n, " intervals"));
+    }
+    const float* values = params.unit_values(u);
+    for (int i = 0; i < n; ++i) {
+      const double slope =
+          (static_cast<double>(values[i + 1]) - values[i]) * scale;
+      if (std::abs(slope) > kMaxSlope) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "values[", u * (n + 1) + i + 1, "]: the slope of its interval ",
+            "exceeds ", kMaxSlope, " in magnitude"));
+      }
+    }
+    if (std::abs(params.left_slope[u]) > kMaxSlope) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "left_slope[", u, "] exceeds ", kMaxSlope, " in magnitude"));
+    }
+    if (std::abs(params.right_slope[u]) > kMaxSlope) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "right_slope[", u, "] exceeds ", kMaxSlope, " in magnitude"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// With many channels, workers own whole channels and build only their own
+// units' tables, so table building is parallel too (it is part of every
+// call and costs about as much as a small tensor).
+bool ByChannel(int workers, int64_t units) {
+  return workers > 1 && units >= 4 * workers;
+}
+
+absl::Status PwluForwardWithKernel(const PwluKernel& kernel,
+                                   const PwluParams& params,
+                                   const ChannelLayout& layout, const float* x,
+                                   float* y) {
+  if (absl::Status s =
+          CheckRequest(kernel, params, layout, x != nullptr && y != nullptr);
+      !s.ok()) {
+    return s;
+  }
+  const ChannelLayout l = EffectiveLayout(params, layout);
+  const int64_t size = l.size();
+  if (size == 0) return absl::OkStatus();
+  const int64_t units = params.units();
+  const int workers = Workers(size);
+  if (ByChannel(workers, units)) {
+    RunWorkers(workers, [&](int w) {
+      const int64_t c_begin = SplitPoint(units, workers, w, 1);
+      const int64_t c_end = SplitPoint(units, workers, w + 1, 1);
+      PwluTables tables(params, PwluPass::kForward, c_begin, c_end);
+      tables.set_stream_stores(!Staged(l) && size >= kStreamElements);
+      if (Staged(l)) {
+        ForwardStaged(kernel, tables, l, x, y, 0, l.outer, c_begin, c_end);
+        return;
+      }
+      for (int64_t o = 0; o < l.outer; ++o) {
+        for (int64_t c = c_begin; c < c_end; ++c) {
+          const int64_t pos = (o * l.channels + c) * l.inner;
+          kernel.forward(tables.unit(c), x + pos, y + pos, l.inner);
+        }
+      }
+    });
+    return absl::OkStatus();
+  }
+  PwluTables tables(params, PwluPass::kForward, 0, units);
+  tables.set_stream_stores(!Staged(l) && size >= kStreamElements);
+  if (!Staged(l)) {
+    RunWorkers(workers, [&](int w) {
+      ForEachRun(l, SplitPoint(size, workers, w, kSplitAlign),
+                 SplitPoint(size, workers, w + 1, kSplitAlign),
+                 [&](int64_t c, int64_t pos, int64_t len) {
+                   kernel.forward(tables.unit(c), x + pos, y + pos, len);
+                 });
+    });
+  } else {
+    // Few channels: split rows (a staged tensor this large has many).
+    RunWorkers(workers, [&](int w) {
+      ForwardStaged(kernel, tables, l, x, y, SplitPoint(l.outer, workers, w, 1),
+                    SplitPoint(l.outer, workers, w + 1, 1), 0, l.channels);
+    });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PwluBackwardWithKernel(const PwluKernel& kernel,
+                                    const PwluParams& params,
+                                    const ChannelLayout& layout, const float* x,
+                                    const float* dy, float* dx,
+                                    PwluParams* grad) {
+  if (grad == nullptr) return absl::InvalidArgumentError("grad is null");
+  if (absl::Status s =
+          CheckRequest(kernel, params, layout,
+                       x != nullptr && dy != nullptr && dx != nullptr);
+      !s.ok()) {
+    return s;
+  }
+  const ChannelLayout l = EffectiveLayout(params, layout);
+  const int64_t size = l.size();
+  const int64_t units = params.units();
+  const int64_t stride = 2 * (params.intervals + 2);
+  std::vector<double> sums(units * stride, 0.0);
+  int workers = Workers(size);
+
+  if (ByChannel(workers, units)) {
+    // Each worker owns whole channels: no reduction needed.
+    RunWorkers(workers, [&](int w) {
+      const int64_t c_begin = SplitPoint(units, workers, w, 1);
+      const int64_t c_end = SplitPoint(units, workers, w + 1, 1);
+      PwluTables tables(params, PwluPass::kBackward, c_begin, c_end);
+      tables.set_stream_stores(!Staged(l) && size >= kStreamElements);
+      if (Staged(l)) {
+        BackwardStaged(kernel, tables, l, x, dy, dx, 0, l.outer, c_begin, c_end,
+                       stride, sums.data());
+        return;
+      }
+      for (int64_t o = 0; o < l.outer; ++o) {
+        for (int64_t c = c_begin; c < c_end; ++c) {
+          const int64_t pos = (o * l.channels + c) * l.inner;
+          kernel.backward(tables.unit(c), x + pos, dy + pos, dx + pos, l.inner,
+                          sums.data() + c * stride);
+        }
+      }
+    });
+  } else {
+    PwluTables tables(params, PwluPass::kBackward, 0, units);
+    tables.set_stream_stores(!Staged(l) && size >= kStreamElements);
+    if (Staged(l) && l.outer < workers) workers = 1;
+    // Per-worker partial sums, added in worker order.
+    std::vector<double> partial(workers * units * stride, 0.0);
+    RunWorkers(workers, [&](int w) {
+      double* mine = partial.data() + w * units * stride;
+      if (Staged(l)) {
+        BackwardStaged(kernel, tables, l, x, dy, dx,
+                       SplitPoint(l.outer, workers, w, 1),
+                       SplitPoint(l.outer, workers, w + 1, 1), 0, l.channels,
+                       stride, mine);
+        return;
+      }
+      ForEachRun(l, SplitPoint(size, workers, w, kSplitAlign),
+                 SplitPoint(size, workers, w + 1, kSplitAlign),
+                 [&](int64_t c, int64_t pos, int64_t len) {
+                   kernel.backward(tables.unit(c), x + pos, dy + pos, dx + pos,
+                                   len, mine + c * stride);
+                 });
+    });
+    for (int w = 0; w < workers; ++w) {
+      const double* p = partial.data() + w * units * stride;
+      for (int64_t j = 0; j < units * stride; ++j) sums[j] += p[j];
+    }
+  }
+  GradientsFromSums(params, sums.data(), stride, grad);
+  return absl::OkStatus();
+}
+
+absl::Status PwluForward(const PwluParams& params, const ChannelLayout& layout,
+                         const float* x, float* y) {
+  return PwluForwardWithKernel(PwluSelectKernel(params.intervals), params,
+                               layout, x, y);
+}
+
+absl::Status PwluBackward(const PwluParams& params, const ChannelLayout& layout,
+                          const float* x, const float* dy, float* dx,
+                          PwluParams* grad) {
+  return PwluBackwardWithKernel(PwluSelectKernel(params.intervals), params,
+                                layout, x, dy, dx, grad);
+}
+
+const char* PwluKernelName(int intervals) {
+  return PwluSelectKernel(intervals).name;
+}
+
+}  // namespace actlab
