@@ -66,7 +66,8 @@ class BaselineEngine {
       absl::string_view name,
       const std::map<std::string, double>& params) const;
 
-  // Element-wise activations (not prelu). x and y may alias. Thread-safe.
+  // Element-wise activations (not prelu). x and y may alias, and so may dy
+  // and dx. Thread-safe.
   absl::Status Forward(const ResolvedActivation& act,
                        absl::Span<const int64_t> shape, const float* x,
                        float* y);
@@ -75,7 +76,8 @@ class BaselineEngine {
                         const float* dy, float* dx);
 
   // PReLU with one slope per channel of `layout` (slope has layout.channels
-  // entries). dslope receives dL/dslope summed over each channel.
+  // entries). dslope receives dL/dslope summed over each channel. x and y
+  // may alias, and so may dy and dx.
   absl::Status PreluForward(const ChannelLayout& layout, const float* x,
                             const float* slope, float* y);
   absl::Status PreluBackward(const ChannelLayout& layout, const float* x,

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -67,6 +68,34 @@ absl::Status Timed(int64_t* ns, Fn&& fn) {
   return status;
 }
 
+float* MutableFloats(v1::Tensor* tensor) {
+  return reinterpret_cast<float*>(tensor->mutable_data()->data());
+}
+
+// Computes in the request's own payload buffers and moves them into the
+// reply: dx overwrites dy, then y overwrites x, so a call allocates and
+// copies no tensor. Backward runs first because it still needs x. The
+// kernels' contracts allow both aliasings.
+template <typename Forward, typename Backward>
+absl::Status ComputeInPlace(v1::EvaluateRequest* request,
+                            v1::EvaluateResponse* response, Forward forward,
+                            Backward backward) {
+  int64_t kernel_ns = 0;
+  float* x = MutableFloats(request->mutable_input());
+  if (request->has_grad_output()) {
+    float* dy = MutableFloats(request->mutable_grad_output());
+    absl::Status status =
+        Timed(&kernel_ns, [&] { return backward(x, dy, dy); });
+    if (!status.ok()) return status;
+    response->mutable_grad_input()->Swap(request->mutable_grad_output());
+  }
+  absl::Status status = Timed(&kernel_ns, [&] { return forward(x, x); });
+  if (!status.ok()) return status;
+  response->mutable_output()->Swap(request->mutable_input());
+  response->set_kernel_ns(kernel_ns);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Evaluator::Evaluator(BaselineEngine* baselines, SessionManager* sessions,
@@ -100,29 +129,35 @@ void Evaluator::ListActivations(v1::ListActivationsResponse* response) const {
       "travel in EvaluateRequest.pwlu or come from a session unit.");
 }
 
-absl::Status Evaluator::Evaluate(const v1::EvaluateRequest& request,
+absl::Status Evaluator::Evaluate(v1::EvaluateRequest* request_ptr,
                                  v1::EvaluateResponse* response) const {
+  const v1::EvaluateRequest& request = *request_ptr;
   if (request.activation().empty()) {
     return absl::InvalidArgumentError(
         "activation: must be set; ListActivations names the choices");
   }
-  if (request.activation() == kPwluName) return EvaluatePwlu(request, response);
+  if (request.activation() == kPwluName) {
+    return EvaluatePwlu(request_ptr, response);
+  }
   if (request.pwlu_source_case() != v1::EvaluateRequest::PWLU_SOURCE_NOT_SET) {
     return absl::InvalidArgumentError(absl::StrCat(
         "pwlu/unit: only the pwlu activation takes PWLU parameters, not '",
         request.activation(), "'"));
   }
-  if (request.activation() == "prelu") return EvaluatePrelu(request, response);
+  if (request.activation() == "prelu") {
+    return EvaluatePrelu(request_ptr, response);
+  }
   if (request.has_prelu_slope()) {
     return absl::InvalidArgumentError(
         absl::StrCat("prelu_slope: only prelu takes slopes, not '",
                      request.activation(), "'"));
   }
-  return EvaluateBaseline(request, response);
+  return EvaluateBaseline(request_ptr, response);
 }
 
-absl::Status Evaluator::EvaluatePwlu(const v1::EvaluateRequest& request,
+absl::Status Evaluator::EvaluatePwlu(v1::EvaluateRequest* request_ptr,
                                      v1::EvaluateResponse* response) const {
+  const v1::EvaluateRequest& request = *request_ptr;
   if (!request.params().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("params: pwlu takes no scalar parameters (got '",
@@ -172,28 +207,24 @@ absl::Status Evaluator::EvaluatePwlu(const v1::EvaluateRequest& request,
     }
   }
 
-  const TensorView& x = operands->input;
-  int64_t kernel_ns = 0;
-  float* y = PrepareTensor(x.shape, response->mutable_output());
-  absl::Status status = Timed(
-      &kernel_ns, [&] { return PwluForward(unit.params, layout, x.data, y); });
-  if (status.ok() && operands->grad_output.has_value()) {
-    float* dx = PrepareTensor(x.shape, response->mutable_grad_input());
-    PwluParams grad;
-    status = Timed(&kernel_ns, [&] {
-      return PwluBackward(unit.params, layout, x.data,
-                          operands->grad_output->data, dx, &grad);
-    });
-    if (status.ok()) {
-      EncodePwluParams(grad, unit.granularity, response->mutable_grad_pwlu());
-    }
+  PwluParams grad;
+  absl::Status status = ComputeInPlace(
+      request_ptr, response,
+      [&](const float* x, float* y) {
+        return PwluForward(unit.params, layout, x, y);
+      },
+      [&](const float* x, const float* dy, float* dx) {
+        return PwluBackward(unit.params, layout, x, dy, dx, &grad);
+      });
+  if (status.ok() && request.has_grad_output()) {
+    EncodePwluParams(grad, unit.granularity, response->mutable_grad_pwlu());
   }
-  response->set_kernel_ns(kernel_ns);
   return status;
 }
 
-absl::Status Evaluator::EvaluatePrelu(const v1::EvaluateRequest& request,
+absl::Status Evaluator::EvaluatePrelu(v1::EvaluateRequest* request_ptr,
                                       v1::EvaluateResponse* response) const {
+  const v1::EvaluateRequest& request = *request_ptr;
   if (!request.params().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("params: prelu takes no scalar parameters (got '",
@@ -220,26 +251,24 @@ absl::Status Evaluator::EvaluatePrelu(const v1::EvaluateRequest& request,
         ShapeString(x.shape), " along the channel axis"));
   }
 
-  int64_t kernel_ns = 0;
-  float* y = PrepareTensor(x.shape, response->mutable_output());
-  absl::Status status = Timed(&kernel_ns, [&] {
-    return baselines_->PreluForward(*layout, x.data, slope->data, y);
-  });
-  if (status.ok() && operands->grad_output.has_value()) {
-    float* dx = PrepareTensor(x.shape, response->mutable_grad_input());
-    float* dslope =
-        PrepareTensor(slope->shape, response->mutable_grad_prelu_slope());
-    status = Timed(&kernel_ns, [&] {
-      return baselines_->PreluBackward(*layout, x.data, slope->data,
-                                       operands->grad_output->data, dx, dslope);
-    });
+  const float* slopes = slope->data;
+  float* dslope = nullptr;
+  if (request.has_grad_output()) {
+    dslope = PrepareTensor(slope->shape, response->mutable_grad_prelu_slope());
   }
-  response->set_kernel_ns(kernel_ns);
-  return status;
+  return ComputeInPlace(
+      request_ptr, response,
+      [&](const float* x, float* y) {
+        return baselines_->PreluForward(*layout, x, slopes, y);
+      },
+      [&](const float* x, const float* dy, float* dx) {
+        return baselines_->PreluBackward(*layout, x, slopes, dy, dx, dslope);
+      });
 }
 
-absl::Status Evaluator::EvaluateBaseline(const v1::EvaluateRequest& request,
+absl::Status Evaluator::EvaluateBaseline(v1::EvaluateRequest* request_ptr,
                                          v1::EvaluateResponse* response) const {
+  const v1::EvaluateRequest& request = *request_ptr;
   const std::map<std::string, double> params(request.params().begin(),
                                              request.params().end());
   auto act = baselines_->Resolve(request.activation(), params);
@@ -252,25 +281,19 @@ absl::Status Evaluator::EvaluateBaseline(const v1::EvaluateRequest& request,
     auto layout = RequestLayout(request, operands->input, std::nullopt);
     if (!layout.ok()) return layout.status();
   }
-  const TensorView& x = operands->input;
-  int64_t kernel_ns = 0;
-  float* y = PrepareTensor(x.shape, response->mutable_output());
-  absl::Status status = Timed(&kernel_ns, [&] {
-    return baselines_->Forward(*act, x.shape, x.data, y);
-  });
-  if (status.ok() && operands->grad_output.has_value()) {
-    if (!act->info->has_backward) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("grad_output: ", act->info->name, " has no backward"));
-    }
-    float* dx = PrepareTensor(x.shape, response->mutable_grad_input());
-    status = Timed(&kernel_ns, [&] {
-      return baselines_->Backward(*act, x.shape, x.data,
-                                  operands->grad_output->data, dx);
-    });
+  if (operands->grad_output.has_value() && !act->info->has_backward) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("grad_output: ", act->info->name, " has no backward"));
   }
-  response->set_kernel_ns(kernel_ns);
-  return status;
+  const std::vector<int64_t> shape = operands->input.shape;
+  return ComputeInPlace(
+      request_ptr, response,
+      [&](const float* x, float* y) {
+        return baselines_->Forward(*act, shape, x, y);
+      },
+      [&](const float* x, const float* dy, float* dx) {
+        return baselines_->Backward(*act, shape, x, dy, dx);
+      });
 }
 
 }  // namespace actlab

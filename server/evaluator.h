@@ -30,15 +30,17 @@ class Evaluator {
   // Validates the request completely before computing anything; failures
   // are InvalidArgument naming the field and the reason, or NotFound for
   // an unknown session unit. Fills kernel_ns; handling_ns is the caller's.
-  absl::Status Evaluate(const v1::EvaluateRequest& request,
+  // Consumes the request: the results are computed in its payload buffers,
+  // which move into the reply, so no tensor is allocated or copied.
+  absl::Status Evaluate(v1::EvaluateRequest* request,
                         v1::EvaluateResponse* response) const;
 
  private:
-  absl::Status EvaluatePwlu(const v1::EvaluateRequest& request,
+  absl::Status EvaluatePwlu(v1::EvaluateRequest* request,
                             v1::EvaluateResponse* response) const;
-  absl::Status EvaluatePrelu(const v1::EvaluateRequest& request,
+  absl::Status EvaluatePrelu(v1::EvaluateRequest* request,
                              v1::EvaluateResponse* response) const;
-  absl::Status EvaluateBaseline(const v1::EvaluateRequest& request,
+  absl::Status EvaluateBaseline(v1::EvaluateRequest* request,
                                 v1::EvaluateResponse* response) const;
 
   BaselineEngine* baselines_;

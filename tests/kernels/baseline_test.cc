@@ -348,6 +348,53 @@ TEST(BaselineEngineTest, ScalarAndInPlace) {
   EXPECT_NEAR(scalar, kSeluScale * 4, 1e-6);
 }
 
+// The server computes in the request's own buffers (dx over dy, then y
+// over x), so every backward must give the same bits in place.
+TEST(BaselineEngineTest, BackwardInPlaceMatchesOutOfPlace) {
+  BaselineEngine engine;
+  const std::vector<float> x = Inputs();
+  const std::vector<float> dy = RandomGrad(x.size(), 5);
+  const std::vector<int64_t> shape = {static_cast<int64_t>(x.size())};
+  for (const BaselineInfo& info : BaselineActivations()) {
+    if (info.per_channel) continue;
+    auto act = engine.Resolve(info.name, {});
+    ASSERT_TRUE(act.ok());
+    std::vector<float> dx(x.size());
+    ASSERT_TRUE(
+        engine.Backward(*act, shape, x.data(), dy.data(), dx.data()).ok());
+    std::vector<float> in_place = dy;
+    ASSERT_TRUE(
+        engine.Backward(*act, shape, x.data(), in_place.data(), in_place.data())
+            .ok());
+    EXPECT_EQ(in_place, dx) << info.name;
+  }
+  const ChannelLayout layout{2, 3, 17};
+  std::vector<float> px(layout.size());
+  for (size_t i = 0; i < px.size(); ++i) px[i] = x[i % x.size()];
+  const std::vector<float> slope = {0.1f, 0.2f, 0.3f};
+  const std::vector<float> pdy = RandomGrad(px.size(), 6);
+  std::vector<float> dx(px.size()), dslope(3), in_place = pdy, dslope2(3);
+  ASSERT_TRUE(engine
+                  .PreluBackward(layout, px.data(), slope.data(), pdy.data(),
+                                 dx.data(), dslope.data())
+                  .ok());
+  ASSERT_TRUE(engine
+                  .PreluBackward(layout, px.data(), slope.data(),
+                                 in_place.data(), in_place.data(),
+                                 dslope2.data())
+                  .ok());
+  EXPECT_EQ(in_place, dx);
+  EXPECT_EQ(dslope2, dslope);
+  std::vector<float> y(px.size()), y_in_place = px;
+  ASSERT_TRUE(
+      engine.PreluForward(layout, px.data(), slope.data(), y.data()).ok());
+  ASSERT_TRUE(engine
+                  .PreluForward(layout, y_in_place.data(), slope.data(),
+                                y_in_place.data())
+                  .ok());
+  EXPECT_EQ(y_in_place, y);
+}
+
 TEST(BaselineEngineTest, RejectsBadRequests) {
   BaselineEngine engine;
   float v = 1.0f;
