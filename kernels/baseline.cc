@@ -2,9 +2,12 @@
 
 #include "kernels/baseline.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <new>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -282,6 +285,26 @@ PrimitiveKey PreluKey(Op op, const ChannelLayout& layout) {
 struct CachedPrimitive {
   dnnl::primitive primitive;
   dnnl::memory::desc scratchpad;
+  int64_t elements = 0;
+};
+
+// oneDNN's OpenMP runtime forks a team for every call. Below this size the
+// fork and barrier cost more than the work, and while other processes load
+// the cores a waiting team stalls a small call by milliseconds, so such
+// calls run on the calling thread alone. The PWLU kernels use the same bound.
+constexpr int64_t kParallelMinElements = int64_t{1} << 16;
+
+// Sets the calling thread's OpenMP team size for one scope. The setting is
+// per thread, so concurrent calls do not disturb each other.
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int threads) : previous_(omp_get_max_threads()) {
+    omp_set_num_threads(threads);
+  }
+  ~ScopedOmpThreads() { omp_set_num_threads(previous_); }
+
+ private:
+  const int previous_;
 };
 
 using dt = dnnl::memory::data_type;
@@ -307,6 +330,8 @@ std::shared_ptr<const CachedPrimitive> BuildPrimitive(
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   auto out = std::make_shared<CachedPrimitive>();
+  out->elements = k.dims[0] * std::max<int64_t>(k.dims[1], 1) *
+                  std::max<int64_t>(k.dims[2], 1);
   switch (k.op) {
     case Op::kEltwiseForward: {
       dnnl::eltwise_forward::primitive_desc pd(
@@ -440,6 +465,8 @@ class BaselineEngine::PrimitiveCache {
   // Runs `p` on a stream of its own, so concurrent calls never share one.
   void Execute(const CachedPrimitive& p,
                std::unordered_map<int, dnnl::memory> args) const {
+    std::optional<ScopedOmpThreads> single_thread;
+    if (p.elements < kParallelMinElements) single_thread.emplace(1);
     dnnl::stream stream(engine_);
     if (p.scratchpad.get_size() > 0) {
       args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(p.scratchpad, engine_));
