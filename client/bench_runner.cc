@@ -81,7 +81,8 @@ std::vector<std::string> ResultFields(const CellResult& result,
           Number(s.lat_p99_ms),
           Number(s.lat_max_ms),
           Number(s.kernel_ms),
-          result.vs_echo ? Number(*result.vs_echo) : ""};
+          result.vs_echo ? Number(*result.vs_echo) : "",
+          result.echo_p50_ms ? Number(*result.echo_p50_ms) : ""};
 }
 
 }  // namespace
@@ -312,9 +313,10 @@ CellStats Summarize(const Measurement& measurement) {
 
 const std::vector<std::string>& ResultColumns() {
   static const auto* columns = new std::vector<std::string>{
-      "activation", "shape",      "direction",  "concurrency", "requests",
-      "seconds",    "req_per_s",  "gb_per_s",   "lat_min_ms",  "lat_p50_ms",
-      "lat_p90_ms", "lat_p99_ms", "lat_max_ms", "kernel_ms",   "vs_echo"};
+      "activation", "shape",      "direction",  "concurrency",
+      "requests",   "seconds",    "req_per_s",  "gb_per_s",
+      "lat_min_ms", "lat_p50_ms", "lat_p90_ms", "lat_p99_ms",
+      "lat_max_ms", "kernel_ms",  "vs_echo",    "echo_p50_ms"};
   return *columns;
 }
 
@@ -351,22 +353,24 @@ std::string FormatJson(absl::Span<const CellResult> results) {
 void PrintResultTable(absl::Span<const CellResult> results, std::ostream& out) {
   Table table({"activation", "shape", "dir", "conc", "requests", "req/s",
                "GB/s", "min ms", "p50 ms", "p90 ms", "p99 ms", "max ms",
-               "kernel ms", "server ms", "vs_echo"});
+               "kernel ms", "server ms", "vs_echo", "echo p50 ms"});
   for (const CellResult& r : results) {
     const CellStats& s = r.stats;
-    table.AddRow({r.cell.activation, FormatBenchShape(r.cell.shape),
-                  std::string(DirectionName(r.cell.direction)),
-                  absl::StrCat(r.cell.concurrency), absl::StrCat(s.requests),
-                  absl::StrFormat("%.1f", s.req_per_s),
-                  absl::StrFormat("%.3f", s.gb_per_s),
-                  absl::StrFormat("%.3f", s.lat_min_ms),
-                  absl::StrFormat("%.3f", s.lat_p50_ms),
-                  absl::StrFormat("%.3f", s.lat_p90_ms),
-                  absl::StrFormat("%.3f", s.lat_p99_ms),
-                  absl::StrFormat("%.3f", s.lat_max_ms),
-                  absl::StrFormat("%.4f", s.kernel_ms),
-                  absl::StrFormat("%.4f", s.handling_ms),
-                  r.vs_echo ? absl::StrFormat("%.2f", *r.vs_echo) : "-"});
+    table.AddRow(
+        {r.cell.activation, FormatBenchShape(r.cell.shape),
+         std::string(DirectionName(r.cell.direction)),
+         absl::StrCat(r.cell.concurrency), absl::StrCat(s.requests),
+         absl::StrFormat("%.1f", s.req_per_s),
+         absl::StrFormat("%.3f", s.gb_per_s),
+         absl::StrFormat("%.3f", s.lat_min_ms),
+         absl::StrFormat("%.3f", s.lat_p50_ms),
+         absl::StrFormat("%.3f", s.lat_p90_ms),
+         absl::StrFormat("%.3f", s.lat_p99_ms),
+         absl::StrFormat("%.3f", s.lat_max_ms),
+         absl::StrFormat("%.4f", s.kernel_ms),
+         absl::StrFormat("%.4f", s.handling_ms),
+         r.vs_echo ? absl::StrFormat("%.2f", *r.vs_echo) : "-",
+         r.echo_p50_ms ? absl::StrFormat("%.3f", *r.echo_p50_ms) : "-"});
   }
   table.Print(out);
 }

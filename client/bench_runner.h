@@ -115,15 +115,17 @@ CellStats Summarize(const Measurement& measurement);
 struct CellResult {
   BenchCell cell;
   CellStats stats;
-  // This cell's req/s over its Echo twin's; absent with --no-echo.
+  // This cell's req/s over its Echo twin's, and the twin's median latency
+  // (the transport's share of this cell's); absent with --no-echo.
   std::optional<double> vs_echo;
+  std::optional<double> echo_p50_ms;
 };
 
 // The column names of FormatCsv, also the keys of FormatJson's objects.
 const std::vector<std::string>& ResultColumns();
-// A header row and one row per result; an absent vs_echo is an empty field.
+// A header row and one row per result; absent Echo values are empty fields.
 std::string FormatCsv(absl::Span<const CellResult> results);
-// An array of one object per result; an absent vs_echo is null.
+// An array of one object per result; absent Echo values are null.
 std::string FormatJson(absl::Span<const CellResult> results);
 // Aligned columns for people, with the server's mean handling time too.
 void PrintResultTable(absl::Span<const CellResult> results, std::ostream& out);

@@ -333,9 +333,10 @@ absl::StatusOr<std::vector<CellResult>> RunGrid(const Options& options,
     absl::StatusOr<CellStats> stats =
         Measure(ctx.connection, &v1::Actlab::Stub::Evaluate, request, plan);
     if (!stats.ok()) return Annotate(stats.status(), label);
-    CellResult result{cell, *stats, std::nullopt};
+    CellResult result{cell, *stats, std::nullopt, std::nullopt};
     if (echo && echo->req_per_s > 0) {
       result.vs_echo = stats->req_per_s / echo->req_per_s;
+      result.echo_p50_ms = echo->lat_p50_ms;
     }
     results.push_back(std::move(result));
   }

@@ -245,9 +245,10 @@ std::vector<CellResult> KnownResults() {
   s.lat_max_ms = 4.5;
   s.kernel_ms = 0.000512;
   s.handling_ms = 0.01;
-  return {{{"gelu", {16, 64}, Direction::kForward, 2}, s, 0.5},
+  return {{{"gelu", {16, 64}, Direction::kForward, 2}, s, 0.5, 1.25},
           {{"elu:alpha=1,beta=2", {4096}, Direction::kBackward, 1},
            s,
+           std::nullopt,
            std::nullopt}};
 }
 
@@ -255,11 +256,11 @@ TEST(FormatTest, CsvHasTheHeaderAndOneRowPerCell) {
   EXPECT_EQ(FormatCsv(KnownResults()),
             "activation,shape,direction,concurrency,requests,seconds,"
             "req_per_s,gb_per_s,lat_min_ms,lat_p50_ms,lat_p90_ms,lat_p99_ms,"
-            "lat_max_ms,kernel_ms,vs_echo\n"
+            "lat_max_ms,kernel_ms,vs_echo,echo_p50_ms\n"
             "gelu,16x64,fwd,2,50,0.25,200,0.0032768,1.5,2,3.25,4,4.5,"
-            "0.000512,0.5\n"
+            "0.000512,0.5,1.25\n"
             "\"elu:alpha=1,beta=2\",4096,bwd,1,50,0.25,200,0.0032768,1.5,2,"
-            "3.25,4,4.5,0.000512,\n");
+            "3.25,4,4.5,0.000512,,\n");
 }
 
 TEST(FormatTest, JsonHasOneObjectPerCellWithTheCsvKeys) {
@@ -270,13 +271,13 @@ TEST(FormatTest, JsonHasOneObjectPerCellWithTheCsvKeys) {
             "\"seconds\": 0.25, \"req_per_s\": 200, \"gb_per_s\": 0.0032768, "
             "\"lat_min_ms\": 1.5, \"lat_p50_ms\": 2, \"lat_p90_ms\": 3.25, "
             "\"lat_p99_ms\": 4, \"lat_max_ms\": 4.5, \"kernel_ms\": 0.000512, "
-            "\"vs_echo\": 0.5},\n"
+            "\"vs_echo\": 0.5, \"echo_p50_ms\": 1.25},\n"
             "  {\"activation\": \"elu:alpha=1,beta=2\", \"shape\": \"4096\", "
             "\"direction\": \"bwd\", \"concurrency\": 1, \"requests\": 50, "
             "\"seconds\": 0.25, \"req_per_s\": 200, \"gb_per_s\": 0.0032768, "
             "\"lat_min_ms\": 1.5, \"lat_p50_ms\": 2, \"lat_p90_ms\": 3.25, "
             "\"lat_p99_ms\": 4, \"lat_max_ms\": 4.5, \"kernel_ms\": 0.000512, "
-            "\"vs_echo\": null}\n"
+            "\"vs_echo\": null, \"echo_p50_ms\": null}\n"
             "]\n");
   EXPECT_EQ(FormatJson({}), "[]\n");
 }

@@ -31,9 +31,10 @@ constexpr char kServerBinary[] = ACTLAB_SERVER_BINARY;
 constexpr char kCliBinary[] = ACTLAB_CLI_BINARY;
 
 const std::vector<std::string> kColumns = {
-    "activation", "shape",      "direction",  "concurrency", "requests",
-    "seconds",    "req_per_s",  "gb_per_s",   "lat_min_ms",  "lat_p50_ms",
-    "lat_p90_ms", "lat_p99_ms", "lat_max_ms", "kernel_ms",   "vs_echo"};
+    "activation", "shape",      "direction",  "concurrency",
+    "requests",   "seconds",    "req_per_s",  "gb_per_s",
+    "lat_min_ms", "lat_p50_ms", "lat_p90_ms", "lat_p99_ms",
+    "lat_max_ms", "kernel_ms",  "vs_echo",    "echo_p50_ms"};
 
 std::string Describe(const ProcessResult& r) {
   return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
@@ -77,7 +78,8 @@ void ExpectSaneCell(const Row& row, int64_t requests) {
   EXPECT_EQ(Number(row, "requests"), requests) << cell;
   for (const char* column :
        {"seconds", "req_per_s", "gb_per_s", "lat_min_ms", "lat_p50_ms",
-        "lat_p90_ms", "lat_p99_ms", "lat_max_ms", "kernel_ms", "vs_echo"}) {
+        "lat_p90_ms", "lat_p99_ms", "lat_max_ms", "kernel_ms", "vs_echo",
+        "echo_p50_ms"}) {
     EXPECT_GT(Number(row, column), 0) << cell << ": " << column;
   }
   EXPECT_LE(Number(row, "lat_min_ms"), Number(row, "lat_p50_ms")) << cell;
