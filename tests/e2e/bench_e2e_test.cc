@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/cli_support.h"
 #include "tests/e2e/server_process.h"
 
 namespace actlab {
@@ -35,11 +36,6 @@ const std::vector<std::string> kColumns = {
     "requests",   "seconds",    "req_per_s",  "gb_per_s",
     "lat_min_ms", "lat_p50_ms", "lat_p90_ms", "lat_p99_ms",
     "lat_max_ms", "kernel_ms",  "vs_echo",    "echo_p50_ms"};
-
-std::string Describe(const ProcessResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
-                      r.err);
-}
 
 // One CSV row by column name. The rows under test hold no quoted fields.
 using Row = std::map<std::string, std::string>;
@@ -88,30 +84,8 @@ void ExpectSaneCell(const Row& row, int64_t requests) {
   EXPECT_LE(Number(row, "lat_p99_ms"), Number(row, "lat_max_ms")) << cell;
 }
 
-class BenchE2eTest : public ::testing::Test {
+class BenchE2eTest : public SharedServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(kServerBinary, dir_->path());
-    const absl::Status status = server_->Start();
-    ASSERT_TRUE(status.ok()) << status;
-  }
-
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(server_->running()) << "the shared server did not start";
-  }
-
-  static ProcessResult Run(std::vector<std::string> args) {
-    args.insert(args.begin(),
-                {"--server", server_->address(), "--timeout", "10"});
-    return RunProcess(kCliBinary, args, /*timeout_seconds=*/30);
-  }
-
   // GetServerStats as `actlab stats --json` prints it.
   static ::testing::AssertionResult FetchStats(
       v1::GetServerStatsResponse* stats) {
@@ -122,14 +96,7 @@ class BenchE2eTest : public ::testing::Test {
     }
     return ::testing::AssertionSuccess();
   }
-
-  TempDir files_;
-  static TempDir* dir_;
-  static ServerProcess* server_;
 };
-
-TempDir* BenchE2eTest::dir_ = nullptr;
-ServerProcess* BenchE2eTest::server_ = nullptr;
 
 TEST_F(BenchE2eTest, CsvHasOneSaneRowPerGridCell) {
   const ProcessResult r = Run(

@@ -19,6 +19,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/cli_support.h"
 #include "tests/e2e/server_process.h"
 
 namespace actlab {
@@ -34,34 +35,9 @@ const std::vector<double> kMeans = {-1.0, 0.5, 2.0};
 const std::vector<double> kStds = {0.5, 1.0, 2.0};
 constexpr int kRowsPerBatch = 4096;
 
-// Starts `server`; a failure carries the reason and the server's log.
-::testing::AssertionResult Started(ServerProcess& server) {
-  const absl::Status status = server.Start();
-  if (status.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << status;
-}
-
-ProcessResult Cli(const std::string& address, std::vector<std::string> args) {
-  args.insert(args.begin(), {"--server", address, "--timeout", "20"});
-  return RunProcess(kCliBinary, args);
-}
-
-std::string Describe(const ProcessResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
-                      r.err);
-}
-
 // The first line of stdout, for commands that print one id or name.
 std::string FirstLine(const std::string& text) {
   return std::string(text.substr(0, text.find('\n')));
-}
-
-template <typename Message>
-Message ParseJson(const std::string& json) {
-  Message message;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &message).ok())
-      << json;
-  return message;
 }
 
 // A [kRowsPerBatch, 3] batch, channel c drawn from N(kMeans[c], kStds[c]).
@@ -116,34 +92,7 @@ v1::Unit ShowUnit(const std::string& address, const std::string& session) {
   return ParseJson<v1::GetUnitResponse>(r.out).unit();
 }
 
-class CliE2eTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(kServerBinary, dir_->path());
-    ASSERT_TRUE(Started(*server_));
-  }
-
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(server_->running()) << "the shared server did not start";
-  }
-
-  static ProcessResult Run(std::vector<std::string> args) {
-    return Cli(server_->address(), std::move(args));
-  }
-
-  TempDir files_;
-  static TempDir* dir_;
-  static ServerProcess* server_;
-};
-
-TempDir* CliE2eTest::dir_ = nullptr;
-ServerProcess* CliE2eTest::server_ = nullptr;
+using CliE2eTest = SharedServerTest;
 
 TEST_F(CliE2eTest, HealthReportsServing) {
   const ProcessResult r = Run({"health"});

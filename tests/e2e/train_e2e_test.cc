@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/cli_support.h"
 #include "tests/e2e/server_process.h"
 
 namespace actlab {
@@ -38,38 +39,9 @@ constexpr char kServerBinary[] = ACTLAB_SERVER_BINARY;
 constexpr char kCliBinary[] = ACTLAB_CLI_BINARY;
 constexpr char kPython[] = "/usr/bin/python3";
 
-::testing::AssertionResult Started(ServerProcess& server) {
-  const absl::Status status = server.Start();
-  if (status.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << status;
-}
-
-std::vector<std::string> CliArgs(const std::string& address,
-                                 std::vector<std::string> args) {
-  args.insert(args.begin(), {"--server", address, "--timeout", "20"});
-  return args;
-}
-
-ProcessResult Cli(const std::string& address, std::vector<std::string> args) {
-  return RunProcess(kCliBinary, CliArgs(address, std::move(args)));
-}
-
-std::string Describe(const ProcessResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
-                      r.err);
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-template <typename Message>
-Message ParseJson(const std::string& json) {
-  Message message;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &message).ok())
-      << json;
-  return message;
 }
 
 // The value of the "key: value" line of `text`; empty when there is none.
@@ -133,34 +105,7 @@ bool AllFinite(const v1::PwluParameters& p) {
   return true;
 }
 
-class TrainE2eTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(kServerBinary, dir_->path());
-    ASSERT_TRUE(Started(*server_));
-  }
-
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(server_->running()) << "the shared server did not start";
-  }
-
-  static ProcessResult Run(std::vector<std::string> args) {
-    return Cli(server_->address(), std::move(args));
-  }
-
-  TempDir files_;
-  static TempDir* dir_;
-  static ServerProcess* server_;
-};
-
-TempDir* TrainE2eTest::dir_ = nullptr;
-ServerProcess* TrainE2eTest::server_ = nullptr;
+using TrainE2eTest = SharedServerTest;
 
 TEST_F(TrainE2eTest, TrainStepsLowerALossComputedByTheClient) {
   const std::string session =
