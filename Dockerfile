@@ -1,5 +1,8 @@
 # actlab-server image. Both stages install through deploy/install-deps.sh,
-# so the image and a bare-metal install never drift apart.
+# so the image and a bare-metal install never drift apart (tests/deploy
+# checks that the runtime stage installs every RUNTIME_PACKAGES entry).
+# Sessions: the SQLite file on the volume by default; replicas pass
+# --store=postgresql://... instead (deploy/k8s).
 
 FROM debian:bookworm AS build
 WORKDIR /src
@@ -22,4 +25,6 @@ VOLUME /var/lib/actlab
 EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
   CMD ["actlab", "--server=127.0.0.1:50051", "--timeout=2", "health"]
+# SIGTERM drains: health NOT_SERVING, in-flight calls finish, exit 0.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["actlab-server", "--listen=0.0.0.0:50051", "--store=/var/lib/actlab/actlab.db"]

@@ -11,17 +11,19 @@ set -euo pipefail
 RUNTIME_PACKAGES=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623
   libdnnl2 libgomp1 libsqlite3-0 libprometheus-cpp-pull1.0
-  libprometheus-cpp-core1.0 ca-certificates
+  libprometheus-cpp-core1.0 libpq5 ca-certificates
 )
 
 # Compilers, headers and test tools (the -dev packages pull in the above).
+# postgresql is the server the tests start throwaway clusters of.
 BUILD_PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
-  prometheus-cpp-dev
-  python3-numpy python3-grpcio python3-protobuf
+  prometheus-cpp-dev libpq-dev
+  python3-numpy python3-grpcio python3-protobuf python3-yaml
+  postgresql openssl
 )
 
 packages=("${RUNTIME_PACKAGES[@]}")

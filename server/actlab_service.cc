@@ -47,8 +47,10 @@ int64_t NanosSince(absl::Time start) {
 
 SessionCounts CountSessions(SessionManager& sessions) {
   SessionCounts counts;
-  const v1::ListSessionsResponse list = sessions.ListSessions();
-  for (const v1::Session& session : list.sessions()) {
+  // A store that cannot be read counts as empty until it can.
+  const absl::StatusOr<v1::ListSessionsResponse> list = sessions.ListSessions();
+  if (!list.ok()) return counts;
+  for (const v1::Session& session : list->sessions()) {
     counts.sessions += 1;
     counts.units += session.unit_names_size();
   }

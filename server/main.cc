@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "server/observability/prometheus_metrics.h"
 #include "server/observability/server_stats.h"
 #include "server/observability/stats_interceptor.h"
+#include "server/session/postgres_store.h"
 #include "server/session/session_manager.h"
 #include "server/session/sqlite_store.h"
 
@@ -37,14 +39,23 @@ ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written here once the server listens "
           "(for scripts and tests that ask for port 0).");
 ABSL_FLAG(std::string, store, "var/actlab.db",
-          "SQLite file holding the sessions; created with its folder if "
-          "missing.");
+          "Where sessions live: a SQLite file path (created with its folder "
+          "if missing; one server process), or a postgres://... or "
+          "postgresql://... URL shared by any number of replicas.");
+ABSL_FLAG(int, store_pool_size, 4,
+          "PostgreSQL only: connections per server process. Calls beyond "
+          "it wait for a free connection.");
 ABSL_FLAG(int, max_message_mb, 256,
           "Largest request or reply in MiB, both directions. gRPC's own "
           "default of 4 MiB is too small for activation tensors.");
 ABSL_FLAG(int, metrics_port, 0,
           "Serve Prometheus metrics over HTTP at /metrics on this port, on "
           "the host of --listen; 0 turns them off.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "Serve TLS with this certificate chain (PEM); needs --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "Private key (PEM) of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "With TLS, require client certificates signed by this CA (PEM).");
 ABSL_FLAG(int, grace_seconds, 20,
           "On SIGTERM, how long in-flight calls may take to finish. Below "
           "Kubernetes' default 30 s termination grace period.");
@@ -53,6 +64,9 @@ namespace actlab {
 namespace {
 
 constexpr char kServiceName[] = "actlab.v1.Actlab";
+// Well above SessionManager::kFitCheckpointInterval, so a live Fit on
+// another replica is never taken for a dead one.
+constexpr absl::Duration kSharedStoreFitLease = absl::Minutes(2);
 
 void Log(const std::string& line) {
   std::fprintf(stderr, "actlab-server: %s\n", line.c_str());
@@ -67,6 +81,54 @@ bool WritePortFile(const std::string& path, int port) {
     if (!out.good()) return false;
   }
   return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string contents((std::istreambuf_iterator<char>(in)),
+                       std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", path, ": cannot read the file"));
+  }
+  if (contents.find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", path, ": not a PEM file"));
+  }
+  return contents;
+}
+
+// Plaintext unless --tls_cert is given; with --tls_client_ca, clients must
+// present a certificate that CA signed.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
+MakeServerCredentials() {
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  if (cert.empty()) {
+    if (!client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  auto cert_pem = ReadPem("tls_cert", cert);
+  if (!cert_pem.ok()) return cert_pem.status();
+  auto key_pem = ReadPem("tls_key", key);
+  if (!key_pem.ok()) return key_pem.status();
+  grpc::SslServerCredentialsOptions options(
+      client_ca.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_key_cert_pairs.push_back({*key_pem, *cert_pem});
+  if (!client_ca.empty()) {
+    auto ca_pem = ReadPem("tls_client_ca", client_ca);
+    if (!ca_pem.ok()) return ca_pem.status();
+    options.pem_root_certs = *ca_pem;
+  }
+  return grpc::SslServerCredentials(options);
 }
 
 int Run() {
@@ -87,16 +149,33 @@ int Run() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   BaselineEngine baselines;
-  const std::string store_path = absl::GetFlag(FLAGS_store);
-  auto store = SqliteStore::Open(store_path);
+  const std::string store_flag = absl::GetFlag(FLAGS_store);
+  const bool shared = PostgresStore::IsUrl(store_flag);
+  // The log names the store without a password the URL may carry.
+  const std::string store_name =
+      shared ? "PostgreSQL " +
+                   store_flag.substr(0, store_flag.find("://") + 3) + "..."
+             : store_flag;
+  absl::StatusOr<std::unique_ptr<SessionStore>> store;
+  if (shared) {
+    store =
+        PostgresStore::Open(store_flag, absl::GetFlag(FLAGS_store_pool_size));
+  } else {
+    store = SqliteStore::Open(store_flag);
+  }
   if (!store.ok()) {
-    Log(absl::StrCat("cannot open --store ", store_path, ": ",
+    Log(absl::StrCat("cannot open --store ", store_name, ": ",
                      store.status().ToString()));
     return 1;
   }
-  auto sessions = SessionManager::Open(*std::move(store), &baselines);
+  // A SQLite file has one server, so any Fit left RUNNING was its own;
+  // replicas on PostgreSQL close only Fits that stopped checkpointing.
+  const absl::Duration fit_lease =
+      shared ? kSharedStoreFitLease : absl::ZeroDuration();
+  auto sessions =
+      SessionManager::Open(*std::move(store), &baselines, fit_lease);
   if (!sessions.ok()) {
-    Log(absl::StrCat("cannot load sessions from ", store_path, ": ",
+    Log(absl::StrCat("cannot open sessions in ", store_name, ": ",
                      sessions.status().ToString()));
     return 1;
   }
@@ -128,7 +207,12 @@ int Run() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  auto credentials = MakeServerCredentials();
+  if (!credentials.ok()) {
+    Log(credentials.status().ToString());
+    return 2;
+  }
+  builder.AddListeningPort(listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
   builder.RegisterService(&service);
@@ -148,7 +232,7 @@ int Run() {
   Log(absl::StrCat(
       "version ", ACTLAB_VERSION, " listening on ", host, ":", port, "; ",
       BaselineEngine::Version(), "; pwlu kernel ", PwluKernelName(16),
-      "; max message ", max_message_mb, " MiB; store ", store_path,
+      "; max message ", max_message_mb, " MiB; store ", store_name,
       metrics ? absl::StrCat("; metrics on port ", metrics->port()) : ""));
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty() && !WritePortFile(port_file, port)) {

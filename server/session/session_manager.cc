@@ -3,10 +3,8 @@
 #include "server/session/session_manager.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <map>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -28,63 +26,13 @@
 #include "server/session/unit_record.pb.h"
 
 namespace actlab {
-namespace session_internal {
 
-// The configuration and resolved shape never change for the life of a
-// UnitState (an import that replaces a unit installs a new UnitState), so
-// they are read without the unit's mutex.
-struct UnitState {
-  UnitState(ValidatedUnitConfig validated, int64_t position,
-            session::UnitRecord initial)
-      : config(std::move(validated.config)),
-        shape(std::move(validated.shape)),
-        position(position),
-        record(std::move(initial)) {}
-
-  const v1::UnitConfig config;
-  const ResolvedActivation shape;
-  const int64_t position;
-
-  absl::Mutex mu;
-  session::UnitRecord record ABSL_GUARDED_BY(mu);
-  // The unit's TRAIN_STEPS run while it is open, as stored.
-  std::optional<session::RunRecord> open_run ABSL_GUARDED_BY(mu);
+struct SessionManager::StoredUnit {
+  session::UnitRecord record;
+  int64_t position = 0;
 };
-
-struct SessionState {
-  SessionState(std::string id, std::string display_name, absl::Time created)
-      : id(std::move(id)),
-        display_name(std::move(display_name)),
-        create_time(created),
-        update_time(created) {}
-
-  const std::string id;
-  const std::string display_name;
-  const absl::Time create_time;
-
-  // Shared by calls on one unit, exclusive for membership changes and
-  // FitBoundaries over all units.
-  absl::Mutex mu;
-  // Set by DeleteSession; callers that found the session before the delete
-  // see it here and answer NotFound.
-  bool deleted ABSL_GUARDED_BY(mu) = false;
-  // Last change to the set of units; Session.update_time also counts unit
-  // updates, which do not rewrite the session's row.
-  absl::Time update_time ABSL_GUARDED_BY(mu);
-  int64_t next_position ABSL_GUARDED_BY(mu) = 0;
-  // Run sequence numbers are drawn under the shared lock (TrainStep, Fit).
-  // A failed commit leaves a gap, so ids increase but need not be dense.
-  std::atomic<int64_t> last_run_sequence{0};
-  absl::flat_hash_map<std::string, std::unique_ptr<UnitState>> units
-      ABSL_GUARDED_BY(mu);
-};
-
-}  // namespace session_internal
 
 namespace {
-
-using session_internal::SessionState;
-using session_internal::UnitState;
 
 std::string Quote(absl::string_view s) {
   return absl::StrCat("'", absl::CHexEscape(s), "'");
@@ -97,6 +45,11 @@ absl::Status SessionNotFound(absl::string_view id) {
 absl::Status UnitNotFound(absl::string_view unit, absl::string_view session) {
   return absl::NotFoundError(absl::StrCat(
       "unit ", Quote(unit), " not found in session ", Quote(session)));
+}
+
+// A store status with its missing-session NotFound in the manager's words.
+absl::Status FromStore(const absl::Status& s, absl::string_view session) {
+  return IsNoSuchSession(s) ? SessionNotFound(session) : s;
 }
 
 std::string UnitLabel(absl::string_view unit, absl::string_view session) {
@@ -163,38 +116,63 @@ void Touch(absl::Time now, v1::Unit* unit) {
   unit->set_version(unit->version() + 1);
 }
 
-std::vector<UnitState*> OrderedUnits(const SessionState& session)
-    ABSL_SHARED_LOCKS_REQUIRED(session.mu) {
-  std::vector<UnitState*> units;
-  units.reserve(session.units.size());
-  for (const auto& [name, unit] : session.units) units.push_back(unit.get());
-  std::sort(units.begin(), units.end(), [](UnitState* a, UnitState* b) {
-    return a->position < b->position;
-  });
-  return units;
+absl::StatusOr<session::UnitRecord> ParseUnit(const UnitRow& row,
+                                              absl::string_view session) {
+  session::UnitRecord record;
+  if (!record.ParseFromString(row.state)) {
+    return absl::InternalError(
+        absl::StrCat("session store: ", UnitLabel(row.name, session),
+                     " has a corrupt record"));
+  }
+  return record;
 }
 
-UnitState* FindUnit(const SessionState& session, absl::string_view name)
-    ABSL_SHARED_LOCKS_REQUIRED(session.mu) {
-  auto it = session.units.find(name);
-  return it == session.units.end() ? nullptr : it->second.get();
+// The resolved initial shape of a stored config. Re-validating a stored
+// config only resolves its shape again: it was filled and checked before it
+// was written.
+absl::StatusOr<ResolvedActivation> StoredShape(BaselineEngine& engine,
+                                               const v1::UnitConfig& config,
+                                               absl::string_view label) {
+  absl::StatusOr<ValidatedUnitConfig> validated =
+      ValidateUnitConfig(config, "config", engine);
+  if (!validated.ok()) {
+    return absl::InternalError(absl::StrCat("session store: ", label, ": ",
+                                            validated.status().message()));
+  }
+  return std::move(validated->shape);
 }
 
-v1::Session SessionProto(const SessionState& session)
-    ABSL_SHARED_LOCKS_REQUIRED(session.mu) {
+bool SameConfig(const v1::UnitConfig& a, const v1::UnitConfig& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+
+// The session as clients see it: update_time is the latest change to the
+// session row or any unit.
+v1::Session SessionProto(const SessionRow& session,
+                         absl::Span<const session::UnitRecord> units) {
   v1::Session out;
   out.set_id(session.id);
   out.set_display_name(session.display_name);
   absl::Time updated = session.update_time;
-  for (UnitState* unit : OrderedUnits(session)) {
-    out.add_unit_names(unit->config.name());
-    absl::ReaderMutexLock lock(&unit->mu);
-    updated =
-        std::max(updated, FromTimestamp(unit->record.unit().update_time()));
+  for (const session::UnitRecord& unit : units) {
+    out.add_unit_names(unit.unit().config().name());
+    updated = std::max(updated, FromTimestamp(unit.unit().update_time()));
   }
   SetTimestamp(session.create_time, out.mutable_create_time());
   SetTimestamp(updated, out.mutable_update_time());
   return out;
+}
+
+absl::StatusOr<std::vector<session::UnitRecord>> ParseUnits(
+    const StoredSession& stored) {
+  std::vector<session::UnitRecord> records;
+  for (const UnitRow& row : stored.units) {
+    absl::StatusOr<session::UnitRecord> record =
+        ParseUnit(row, stored.session.id);
+    if (!record.ok()) return record.status();
+    records.push_back(*std::move(record));
+  }
+  return records;
 }
 
 absl::Status CheckPhase(const v1::Unit& unit, absl::string_view label) {
@@ -233,17 +211,18 @@ absl::StatusOr<session::RunRecord> ParseRun(const RunRow& row,
   return record;
 }
 
-// A RUNNING run with the next id of `session`, started at `now`.
-session::RunRecord NewRun(SessionState& session, absl::string_view unit,
-                          v1::Run::Kind kind,
+// A RUNNING run numbered `sequence` in `session`, started at `now`.
+session::RunRecord NewRun(int64_t sequence, absl::string_view session,
+                          absl::string_view unit, v1::Run::Kind kind,
                           const v1::OptimizerSettings& optimizer,
                           const v1::TrainableParameters& trainable,
                           absl::Time now) {
   session::RunRecord record;
-  record.set_sequence(session.last_run_sequence.fetch_add(1) + 1);
+  record.set_sequence(sequence);
+  record.set_write_unix_nanos(absl::ToUnixNanos(now));
   v1::Run& run = *record.mutable_run();
-  run.set_id(RunId(record.sequence()));
-  run.set_session_id(session.id);
+  run.set_id(RunId(sequence));
+  run.set_session_id(std::string(session));
   run.set_unit(std::string(unit));
   run.set_kind(kind);
   run.set_state(v1::Run::RUNNING);
@@ -251,6 +230,20 @@ session::RunRecord NewRun(SessionState& session, absl::string_view unit,
   *run.mutable_trainable() = trainable;
   SetTimestamp(now, run.mutable_start_time());
   return record;
+}
+
+// The unit's open TRAIN_STEPS run, if any.
+absl::StatusOr<std::optional<session::RunRecord>> OpenTrainStepsRun(
+    SessionTransaction& txn, absl::string_view session,
+    absl::string_view unit) {
+  absl::StatusOr<std::vector<RunRow>> rows = txn.RunningRuns(unit);
+  if (!rows.ok()) return rows.status();
+  for (const RunRow& row : *rows) {
+    absl::StatusOr<session::RunRecord> record = ParseRun(row, session);
+    if (!record.ok()) return record.status();
+    if (record->run().kind() == v1::Run::TRAIN_STEPS) return *std::move(record);
+  }
+  return std::nullopt;
 }
 
 void EndRun(v1::Run::State state, absl::string_view message, absl::Time now,
@@ -284,25 +277,27 @@ absl::StatusOr<ChannelLayout> UnitLayout(const v1::UnitConfig& config,
 
 // Phase II parameters for one unit, or why it cannot be fitted.
 absl::StatusOr<v1::PwluParameters> FitUnit(BaselineEngine& engine,
-                                           const UnitState& unit,
                                            const v1::Unit& state,
                                            std::optional<double> multiplier,
                                            absl::string_view label) {
+  const v1::UnitConfig& config = state.config();
   if (state.stats().batches() == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat(label,
                      " has no batches observed; Observe it before "
                      "FitBoundaries"));
   }
-  absl::StatusOr<FittedBounds> bounds = FitBounds(
-      state.stats(), multiplier.value_or(unit.config.sigma_multiplier()),
-      unit.config.min_width());
+  absl::StatusOr<FittedBounds> bounds =
+      FitBounds(state.stats(), multiplier.value_or(config.sigma_multiplier()),
+                config.min_width());
   if (!bounds.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat(label, ": ", bounds.status().message()));
   }
+  absl::StatusOr<ResolvedActivation> shape = StoredShape(engine, config, label);
+  if (!shape.ok()) return shape.status();
   absl::StatusOr<PwluParams> params =
-      InitialShapeParams(engine, unit.shape, unit.config.intervals(),
+      InitialShapeParams(engine, *shape, config.intervals(),
                          std::move(bounds->left), std::move(bounds->right));
   if (!params.ok()) {
     if (params.status().code() != absl::StatusCode::kInvalidArgument) {
@@ -315,8 +310,21 @@ absl::StatusOr<v1::PwluParameters> FitUnit(BaselineEngine& engine,
                      params.status().message()));
   }
   v1::PwluParameters out;
-  EncodePwluParams(*params, unit.config.granularity(), &out);
+  EncodePwluParams(*params, config.granularity(), &out);
   return out;
+}
+
+// Realigns one unit in STATISTICS in place, marking it changed at `now`.
+absl::Status FitInPlace(BaselineEngine& engine,
+                        std::optional<double> multiplier, absl::Time now,
+                        absl::string_view label, v1::Unit* state) {
+  absl::StatusOr<v1::PwluParameters> params =
+      FitUnit(engine, *state, multiplier, label);
+  if (!params.ok()) return params.status();
+  *state->mutable_parameters() = *std::move(params);
+  state->set_phase(v1::TRAINING);
+  Touch(now, state);
+  return absl::OkStatus();
 }
 
 v1::FittedBoundaries FittedProto(const v1::Unit& unit) {
@@ -356,51 +364,59 @@ absl::Status ValidateStats(const v1::RunningStats& stats, int channels,
   return absl::OkStatus();
 }
 
-// A Fit's checkpoint: when the unit is still at *version, writes the
-// trainer's parameters and the `new_steps` completed since the last
-// checkpoint into it, and `run`, in one transaction, then advances
-// *version. When another call changed the unit, ends `run` FAILED, writes
-// only the run and returns Aborted (see the optimistic scheme in the
-// header).
-absl::Status CommitFit(SessionStore& store, SessionState& s,
+// A Fit's checkpoint: in one transaction holding the unit's row lock, when
+// the unit is still at *version, writes the trainer's parameters and the
+// `new_steps` completed since the last checkpoint into it, and `run`, then
+// advances *version. When another call changed the unit, ends `run` FAILED,
+// writes only the run and returns Aborted (see the optimistic scheme in the
+// header). `run` and *version change only when the transaction commits.
+absl::Status CommitFit(SessionStore& store, absl::string_view session,
                        absl::string_view unit_name, const PwluParams& params,
                        int64_t new_steps, session::RunRecord* run,
                        int64_t* version) {
-  absl::ReaderMutexLock session_lock(&s.mu);
-  if (s.deleted) return SessionNotFound(s.id);
-  // Units are never removed, only replaced, so the name still resolves.
-  UnitState* unit = FindUnit(s, unit_name);
-  absl::MutexLock lock(&unit->mu);
-  const absl::Time now = absl::Now();
-  if (unit->record.unit().version() != *version) {
-    // The run keeps what reached the unit, and no summary of the rest.
-    const int64_t committed = run->run().steps() - new_steps;
-    run->mutable_run()->set_steps(committed);
-    run->mutable_run()->clear_summary();
-    EndRun(v1::Run::FAILED, "unit changed during Fit", now, run);
-    absl::Status status = store.Put(s.id, {}, {MakeRunRow(*run)}, std::nullopt);
-    if (!status.ok()) return status;
-    return absl::AbortedError(absl::StrCat(
-        UnitLabel(unit_name, s.id),
-        " changed during Fit (by a TrainStep, another Fit or an import); "
-        "the Fit stopped and its steps after step ",
-        committed, " were dropped"));
-  }
-  if (new_steps == 0) {
-    return store.Put(s.id, {}, {MakeRunRow(*run)}, std::nullopt);
-  }
-  session::UnitRecord record = unit->record;
-  v1::Unit& state = *record.mutable_unit();
-  EncodePwluParams(params, unit->config.granularity(),
-                   state.mutable_parameters());
-  state.set_training_steps(state.training_steps() + new_steps);
-  Touch(now, &state);
-  absl::Status status = store.Put(s.id, {MakeRow(record, unit->position)},
-                                  {MakeRunRow(*run)}, std::nullopt);
-  if (!status.ok()) return status;
-  unit->record = std::move(record);
-  *version = unit->record.unit().version();
-  return absl::OkStatus();
+  const std::string label = UnitLabel(unit_name, session);
+  session::RunRecord attempt;
+  int64_t new_version = *version;
+  bool changed = false;
+  absl::Status status = store.Update(session, [&](SessionTransaction& txn) {
+    attempt = *run;
+    const absl::Time now = absl::Now();
+    attempt.set_write_unix_nanos(absl::ToUnixNanos(now));
+    absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(unit_name);
+    if (!row.ok()) return row.status();
+    // Units are never removed, only replaced, so the name still resolves.
+    if (!row->has_value()) return UnitNotFound(unit_name, session);
+    absl::StatusOr<session::UnitRecord> record = ParseUnit(**row, session);
+    if (!record.ok()) return record.status();
+    changed = record->unit().version() != *version;
+    if (changed) {
+      // The run keeps what reached the unit, and no summary of the rest.
+      attempt.mutable_run()->set_steps(attempt.run().steps() - new_steps);
+      attempt.mutable_run()->clear_summary();
+      EndRun(v1::Run::FAILED, "unit changed during Fit", now, &attempt);
+      return txn.PutRun(MakeRunRow(attempt));
+    }
+    if (new_steps > 0) {
+      v1::Unit& state = *record->mutable_unit();
+      EncodePwluParams(params, state.config().granularity(),
+                       state.mutable_parameters());
+      state.set_training_steps(state.training_steps() + new_steps);
+      Touch(now, &state);
+      absl::Status s = txn.PutUnit(MakeRow(*record, (*row)->position));
+      if (!s.ok()) return s;
+      new_version = state.version();
+    }
+    return txn.PutRun(MakeRunRow(attempt));
+  });
+  if (!status.ok()) return FromStore(status, session);
+  *run = std::move(attempt);
+  *version = new_version;
+  if (!changed) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat(
+      label,
+      " changed during Fit (by a TrainStep, another Fit or an import); "
+      "the Fit stopped and its steps after step ",
+      run->run().steps(), " were dropped"));
 }
 
 }  // namespace
@@ -412,81 +428,74 @@ SessionManager::SessionManager(std::unique_ptr<SessionStore> store,
 SessionManager::~SessionManager() = default;
 
 absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Open(
-    std::unique_ptr<SessionStore> store, BaselineEngine* engine) {
+    std::unique_ptr<SessionStore> store, BaselineEngine* engine,
+    absl::Duration fit_lease) {
   std::unique_ptr<SessionManager> manager(
       new SessionManager(std::move(store), engine));
-  absl::Status s = manager->Load();
+  absl::Status s = manager->CloseInterruptedFits(fit_lease);
   if (!s.ok()) return s;
   return manager;
 }
 
-absl::Status SessionManager::Load() {
-  absl::StatusOr<std::vector<StoredSession>> stored = store_->LoadAll();
-  if (!stored.ok()) return stored.status();
-  absl::MutexLock lock(&mu_);
-  for (StoredSession& s : *stored) {
-    auto session = std::make_shared<SessionState>(
-        s.session.id, s.session.display_name, s.session.create_time);
-    absl::MutexLock session_lock(&session->mu);
-    session->update_time = s.session.update_time;
-    for (UnitRow& row : s.units) {
-      const std::string label = UnitLabel(row.name, s.session.id);
-      session::UnitRecord record;
-      if (!record.ParseFromString(row.state)) {
-        return absl::InternalError(
-            absl::StrCat("session store: ", label, " has a corrupt record"));
-      }
-      // Re-validating a stored config only resolves its shape again: the
-      // config was filled and checked before it was written.
-      absl::StatusOr<ValidatedUnitConfig> validated =
-          ValidateUnitConfig(record.unit().config(), "config", *engine_);
-      if (!validated.ok()) {
-        return absl::InternalError(absl::StrCat("session store: ", label, ": ",
-                                                validated.status().message()));
-      }
-      session->next_position =
-          std::max(session->next_position, row.position + 1);
-      session->units[row.name] = std::make_unique<UnitState>(
-          *std::move(validated), row.position, std::move(record));
-    }
-    session->last_run_sequence = s.last_run_sequence;
-    // An open TRAIN_STEPS run resumes with its unit; any other run still
-    // RUNNING belonged to a Fit that the server's end interrupted.
-    const absl::Time now = absl::Now();
-    std::vector<RunRow> closed;
-    for (const RunRow& row : s.running_runs) {
-      absl::StatusOr<session::RunRecord> run = ParseRun(row, s.session.id);
-      if (!run.ok()) return run.status();
-      if (run->run().kind() == v1::Run::FIT) {
-        EndRun(v1::Run::FAILED, "the server stopped before the Fit ended", now,
-               &*run);
-        closed.push_back(MakeRunRow(*run));
-        continue;
-      }
-      UnitState* unit = FindUnit(*session, row.unit);
-      if (unit == nullptr) {
-        return absl::InternalError(absl::StrCat(
-            "session store: run ", Quote(row.id), " belongs to missing ",
-            UnitLabel(row.unit, s.session.id)));
-      }
-      absl::MutexLock unit_lock(&unit->mu);
-      unit->open_run = *std::move(run);
-    }
-    if (!closed.empty()) {
-      absl::Status status = store_->Put(session->id, {}, closed, std::nullopt);
-      if (!status.ok()) return status;
-    }
-    sessions_[session->id] = std::move(session);
+absl::Status SessionManager::CloseInterruptedFits(absl::Duration lease) {
+  absl::StatusOr<std::vector<SessionRun>> running = store_->RunningRuns();
+  if (!running.ok()) return running.status();
+  for (const SessionRun& found : *running) {
+    absl::StatusOr<session::RunRecord> record =
+        ParseRun(found.run, found.session_id);
+    if (!record.ok()) return record.status();
+    // An open TRAIN_STEPS run resumes with its unit.
+    if (record->run().kind() != v1::Run::FIT) continue;
+    absl::Status status =
+        store_->Update(found.session_id, [&](SessionTransaction& txn) {
+          // Read again under the unit's lock: the owner may have written
+          // since.
+          absl::StatusOr<std::optional<UnitRow>> unit =
+              txn.LockUnit(found.run.unit);
+          if (!unit.ok()) return unit.status();
+          absl::StatusOr<std::vector<RunRow>> rows =
+              txn.RunningRuns(found.run.unit);
+          if (!rows.ok()) return rows.status();
+          const absl::Time now = absl::Now();
+          for (const RunRow& row : *rows) {
+            if (row.id != found.run.id) continue;
+            absl::StatusOr<session::RunRecord> run =
+                ParseRun(row, found.session_id);
+            if (!run.ok()) return run.status();
+            if (absl::FromUnixNanos(run->write_unix_nanos()) + lease > now) {
+              return absl::OkStatus();
+            }
+            EndRun(v1::Run::FAILED, "the server stopped before the Fit ended",
+                   now, &*run);
+            return txn.PutRun(MakeRunRow(*run));
+          }
+          return absl::OkStatus();
+        });
+    // A session deleted meanwhile took its runs with it.
+    if (!status.ok() && !IsNoSuchSession(status)) return status;
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<SessionState>> SessionManager::FindSession(
-    absl::string_view id) {
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) return SessionNotFound(id);
-  return it->second;
+absl::Status SessionManager::UnitMissing(absl::string_view session,
+                                         absl::string_view unit) {
+  absl::StatusOr<std::optional<StoredSession>> stored =
+      store_->GetSession(session);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return SessionNotFound(session);
+  return UnitNotFound(unit, session);
+}
+
+absl::StatusOr<SessionManager::StoredUnit> SessionManager::ReadUnit(
+    const v1::UnitRef& ref) {
+  absl::StatusOr<std::optional<UnitRow>> row =
+      store_->GetUnit(ref.session_id(), ref.unit());
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return UnitMissing(ref.session_id(), ref.unit());
+  absl::StatusOr<session::UnitRecord> record =
+      ParseUnit(**row, ref.session_id());
+  if (!record.ok()) return record.status();
+  return StoredUnit{*std::move(record), (*row)->position};
 }
 
 absl::StatusOr<v1::Session> SessionManager::CreateSession(
@@ -523,74 +532,43 @@ absl::StatusOr<v1::Session> SessionManager::CreateSession(
   }
   absl::StatusOr<std::string> id = NewSessionId();
   if (!id.ok()) return id.status();
-
-  auto session =
-      std::make_shared<SessionState>(*id, request.display_name(), now);
-  absl::MutexLock session_lock(&session->mu);
-  absl::Status s = store_->CreateSession(
-      {session->id, session->display_name, now, now}, rows);
+  const SessionRow session{*id, request.display_name(), now, now};
+  absl::Status s = store_->CreateSession(session, rows);
   if (!s.ok()) return s;
-  for (size_t i = 0; i < configs.size(); ++i) {
-    const std::string name = configs[i].config.name();
-    session->units[name] = std::make_unique<UnitState>(
-        std::move(configs[i]), static_cast<int64_t>(i), std::move(records[i]));
-  }
-  session->next_position = static_cast<int64_t>(configs.size());
-  v1::Session out = SessionProto(*session);
-  absl::MutexLock lock(&mu_);
-  sessions_[session->id] = session;
-  return out;
+  return SessionProto(session, records);
 }
 
 absl::StatusOr<v1::GetSessionResponse> SessionManager::GetSession(
     absl::string_view session_id) {
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(session_id);
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  absl::ReaderMutexLock lock(&s.mu);
-  if (s.deleted) return SessionNotFound(session_id);
+  absl::StatusOr<std::optional<StoredSession>> stored =
+      store_->GetSession(session_id);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return SessionNotFound(session_id);
+  absl::StatusOr<std::vector<session::UnitRecord>> records =
+      ParseUnits(**stored);
+  if (!records.ok()) return records.status();
   v1::GetSessionResponse out;
-  *out.mutable_session() = SessionProto(s);
-  for (UnitState* unit : OrderedUnits(s)) {
-    absl::ReaderMutexLock unit_lock(&unit->mu);
-    *out.add_units() = unit->record.unit();
+  *out.mutable_session() = SessionProto((*stored)->session, *records);
+  for (session::UnitRecord& record : *records) {
+    out.add_units()->Swap(record.mutable_unit());
   }
   return out;
 }
 
-v1::ListSessionsResponse SessionManager::ListSessions() {
-  std::vector<std::shared_ptr<SessionState>> sessions;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    for (const auto& [id, session] : sessions_) sessions.push_back(session);
-  }
-  std::sort(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) {
-    return std::tie(a->create_time, a->id) < std::tie(b->create_time, b->id);
-  });
+absl::StatusOr<v1::ListSessionsResponse> SessionManager::ListSessions() {
+  absl::StatusOr<std::vector<StoredSession>> stored = store_->ListSessions();
+  if (!stored.ok()) return stored.status();
   v1::ListSessionsResponse out;
-  for (const auto& session : sessions) {
-    absl::ReaderMutexLock lock(&session->mu);
-    if (!session->deleted) *out.add_sessions() = SessionProto(*session);
+  for (const StoredSession& s : *stored) {
+    absl::StatusOr<std::vector<session::UnitRecord>> records = ParseUnits(s);
+    if (!records.ok()) return records.status();
+    *out.add_sessions() = SessionProto(s.session, *records);
   }
   return out;
 }
 
 absl::Status SessionManager::DeleteSession(absl::string_view session_id) {
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(session_id);
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  {
-    absl::MutexLock lock(&s.mu);
-    if (s.deleted) return SessionNotFound(session_id);
-    absl::Status status = store_->DeleteSession(s.id);
-    if (!status.ok()) return status;
-    s.deleted = true;
-  }
-  absl::MutexLock lock(&mu_);
-  sessions_.erase(s.id);
-  return absl::OkStatus();
+  return FromStore(store_->DeleteSession(session_id), session_id);
 }
 
 absl::StatusOr<v1::Unit> SessionManager::AddUnit(
@@ -598,77 +576,89 @@ absl::StatusOr<v1::Unit> SessionManager::AddUnit(
   absl::StatusOr<ValidatedUnitConfig> validated =
       ValidateUnitConfig(request.unit(), "unit", *engine_);
   if (!validated.ok()) return validated.status();
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(request.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  absl::MutexLock lock(&s.mu);
-  if (s.deleted) return SessionNotFound(request.session_id());
+  const std::string& session = request.session_id();
   const std::string name = validated->config.name();
-  if (FindUnit(s, name) != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "unit ", Quote(name), " already exists in session ", Quote(s.id)));
-  }
   const absl::Time now = absl::Now();
   absl::StatusOr<session::UnitRecord> record =
       NewUnitRecord(*engine_, *validated, now, "unit");
   if (!record.ok()) return record.status();
-  const UnitRow row = MakeRow(*record, s.next_position);
-  absl::Status status = store_->PutUnits(s.id, {row}, now);
-  if (!status.ok()) return status;
-  v1::Unit out = record->unit();
-  s.units[name] = std::make_unique<UnitState>(
-      *std::move(validated), s.next_position, *std::move(record));
-  ++s.next_position;
-  s.update_time = now;
-  return out;
+  absl::Status status = store_->Update(session, [&](SessionTransaction& txn) {
+    // The position first: it serialises additions, so the check below sees
+    // a unit of this name that a concurrent call added.
+    absl::StatusOr<int64_t> position = txn.NextPosition();
+    if (!position.ok()) return position.status();
+    absl::StatusOr<std::optional<UnitRow>> existing = txn.LockUnit(name);
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "unit ", Quote(name), " already exists in session ", Quote(session)));
+    }
+    absl::Status s = txn.PutUnit(MakeRow(*record, *position));
+    if (!s.ok()) return s;
+    return txn.SetUpdateTime(now);
+  });
+  if (!status.ok()) return FromStore(status, session);
+  return record->unit();
 }
 
 absl::StatusOr<v1::RunningStats> SessionManager::Observe(
     const v1::UnitRef& ref, const TensorView& input, float* output) {
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(ref.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  absl::ReaderMutexLock session_lock(&s.mu);
-  if (s.deleted) return SessionNotFound(ref.session_id());
-  UnitState* unit = FindUnit(s, ref.unit());
-  if (unit == nullptr) return UnitNotFound(ref.unit(), ref.session_id());
   const std::string label = UnitLabel(ref.unit(), ref.session_id());
-  {
-    // Checked first so a call in the wrong phase is told so, whatever its
-    // input; checked again below against concurrent FitBoundaries.
-    absl::ReaderMutexLock lock(&unit->mu);
-    absl::Status phase = CheckPhase(unit->record.unit(), label);
-    if (!phase.ok()) return phase;
-  }
+  // Read first so a call in the wrong phase is told so, whatever its input;
+  // checked again under the lock below.
+  absl::StatusOr<StoredUnit> read = ReadUnit(ref);
+  if (!read.ok()) return read.status();
+  absl::Status status = CheckPhase(read->record.unit(), label);
+  if (!status.ok()) return status;
   if (input.elements == 0) {
     return absl::InvalidArgumentError("input: the tensor has no elements");
   }
-  absl::StatusOr<ChannelLayout> layout = UnitLayout(unit->config, input, label);
-  if (!layout.ok()) return layout.status();
   // The batch moments and the output depend only on the input and the
-  // immutable config, so they are computed before taking the unit's lock.
-  absl::StatusOr<BatchMoments> moments = ComputeBatchMoments(
-      *layout, unit->config.granularity() == v1::CHANNEL, input.data);
-  if (!moments.ok()) return WithField(moments.status(), "input");
-  absl::Status status =
-      engine_->Forward(unit->shape, {input.elements}, input.data, output);
+  // config, so they are computed before the unit is locked, and again under
+  // the lock only if an import replaced the config meanwhile.
+  v1::UnitConfig config;
+  BatchMoments moments;
+  auto prepare = [&](const v1::UnitConfig& c) -> absl::Status {
+    config = c;
+    absl::StatusOr<ChannelLayout> layout = UnitLayout(config, input, label);
+    if (!layout.ok()) return layout.status();
+    absl::StatusOr<BatchMoments> m = ComputeBatchMoments(
+        *layout, config.granularity() == v1::CHANNEL, input.data);
+    if (!m.ok()) return WithField(m.status(), "input");
+    moments = *std::move(m);
+    absl::StatusOr<ResolvedActivation> shape =
+        StoredShape(*engine_, config, label);
+    if (!shape.ok()) return shape.status();
+    return engine_->Forward(*shape, {input.elements}, input.data, output);
+  };
+  status = prepare(read->record.unit().config());
   if (!status.ok()) return status;
 
-  absl::MutexLock lock(&unit->mu);
-  status = CheckPhase(unit->record.unit(), label);
-  if (!status.ok()) return status;
-  session::UnitRecord record = unit->record;
-  v1::Unit& state = *record.mutable_unit();
-  FoldBatch(*moments, unit->config.momentum(), state.mutable_stats());
-  state.set_batches_observed(state.batches_observed() + 1);
-  Touch(absl::Now(), &state);
-  status =
-      store_->PutUnits(s.id, {MakeRow(record, unit->position)}, std::nullopt);
-  if (!status.ok()) return status;
-  unit->record = std::move(record);
-  return unit->record.unit().stats();
+  v1::RunningStats stats;
+  status = store_->Update(ref.session_id(), [&](SessionTransaction& txn) {
+    absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(ref.unit());
+    if (!row.ok()) return row.status();
+    if (!row->has_value()) return UnitNotFound(ref.unit(), ref.session_id());
+    absl::StatusOr<session::UnitRecord> record =
+        ParseUnit(**row, ref.session_id());
+    if (!record.ok()) return record.status();
+    v1::Unit& state = *record->mutable_unit();
+    absl::Status s = CheckPhase(state, label);
+    if (!s.ok()) return s;
+    if (!SameConfig(state.config(), config)) {
+      s = prepare(state.config());
+      if (!s.ok()) return s;
+    }
+    FoldBatch(moments, config.momentum(), state.mutable_stats());
+    state.set_batches_observed(state.batches_observed() + 1);
+    Touch(absl::Now(), &state);
+    s = txn.PutUnit(MakeRow(*record, (*row)->position));
+    if (!s.ok()) return s;
+    stats = state.stats();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return FromStore(status, ref.session_id());
+  return stats;
 }
 
 absl::StatusOr<v1::FitBoundariesResponse> SessionManager::FitBoundaries(
@@ -681,89 +671,55 @@ absl::StatusOr<v1::FitBoundariesResponse> SessionManager::FitBoundaries(
           "sigma_multiplier: ", *multiplier, " must be finite and > 0"));
     }
   }
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(request.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
+  const std::string& session = request.session_id();
   const absl::Time now = absl::Now();
   v1::FitBoundariesResponse out;
-
-  if (!request.unit().empty()) {
-    absl::ReaderMutexLock session_lock(&s.mu);
-    if (s.deleted) return SessionNotFound(request.session_id());
-    UnitState* unit = FindUnit(s, request.unit());
-    if (unit == nullptr) return UnitNotFound(request.unit(), s.id);
-    const std::string label = UnitLabel(request.unit(), s.id);
-    absl::MutexLock lock(&unit->mu);
-    session::UnitRecord record = unit->record;
-    v1::Unit& state = *record.mutable_unit();
-    if (state.phase() != v1::STATISTICS) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          label, " is already in phase ", v1::Phase_Name(state.phase()),
-          "; FitBoundaries realigns units in phase STATISTICS"));
+  absl::Status status = store_->Update(session, [&](SessionTransaction& txn) {
+    out.Clear();
+    std::vector<UnitRow> rows;
+    if (!request.unit().empty()) {
+      absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(request.unit());
+      if (!row.ok()) return row.status();
+      if (!row->has_value()) return UnitNotFound(request.unit(), session);
+      rows.push_back(**std::move(row));
+    } else {
+      // Every unit at once: all their locks are held while the batch is
+      // computed and committed, so it applies atomically.
+      absl::StatusOr<std::vector<UnitRow>> all = txn.LockUnits();
+      if (!all.ok()) return all.status();
+      rows = *std::move(all);
     }
-    absl::StatusOr<v1::PwluParameters> params =
-        FitUnit(*engine_, *unit, state, multiplier, label);
-    if (!params.ok()) return params.status();
-    *state.mutable_parameters() = *std::move(params);
-    state.set_phase(v1::TRAINING);
-    Touch(now, &state);
-    absl::Status status =
-        store_->PutUnits(s.id, {MakeRow(record, unit->position)}, std::nullopt);
-    if (!status.ok()) return status;
-    unit->record = std::move(record);
-    *out.add_units() = FittedProto(unit->record.unit());
-    return out;
-  }
-
-  // Every unit at once: the exclusive session lock keeps other calls out
-  // while the batch is computed and committed, so it applies atomically.
-  absl::MutexLock session_lock(&s.mu);
-  if (s.deleted) return SessionNotFound(request.session_id());
-  std::vector<UnitState*> fitted;
-  std::vector<session::UnitRecord> records;
-  std::vector<UnitRow> rows;
-  for (UnitState* unit : OrderedUnits(s)) {
-    session::UnitRecord record;
-    {
-      absl::ReaderMutexLock lock(&unit->mu);
-      if (unit->record.unit().phase() != v1::STATISTICS) continue;
-      record = unit->record;
+    std::vector<UnitRow> fitted;
+    for (const UnitRow& row : rows) {
+      absl::StatusOr<session::UnitRecord> record = ParseUnit(row, session);
+      if (!record.ok()) return record.status();
+      v1::Unit& state = *record->mutable_unit();
+      const std::string label = UnitLabel(row.name, session);
+      if (state.phase() != v1::STATISTICS) {
+        if (request.unit().empty()) continue;
+        return absl::FailedPreconditionError(absl::StrCat(
+            label, " is already in phase ", v1::Phase_Name(state.phase()),
+            "; FitBoundaries realigns units in phase STATISTICS"));
+      }
+      absl::Status s = FitInPlace(*engine_, multiplier, now, label, &state);
+      if (!s.ok()) return s;
+      fitted.push_back(MakeRow(*record, row.position));
+      *out.add_units() = FittedProto(state);
     }
-    v1::Unit& state = *record.mutable_unit();
-    absl::StatusOr<v1::PwluParameters> params =
-        FitUnit(*engine_, *unit, state, multiplier,
-                UnitLabel(unit->config.name(), s.id));
-    if (!params.ok()) return params.status();
-    *state.mutable_parameters() = *std::move(params);
-    state.set_phase(v1::TRAINING);
-    Touch(now, &state);
-    rows.push_back(MakeRow(record, unit->position));
-    records.push_back(std::move(record));
-    fitted.push_back(unit);
-  }
-  if (fitted.empty()) return out;
-  absl::Status status = store_->PutUnits(s.id, rows, std::nullopt);
-  if (!status.ok()) return status;
-  for (size_t i = 0; i < fitted.size(); ++i) {
-    absl::MutexLock lock(&fitted[i]->mu);
-    fitted[i]->record = std::move(records[i]);
-    *out.add_units() = FittedProto(fitted[i]->record.unit());
-  }
+    for (const UnitRow& row : fitted) {
+      absl::Status s = txn.PutUnit(row);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return FromStore(status, session);
   return out;
 }
 
 absl::StatusOr<v1::Unit> SessionManager::GetUnit(const v1::UnitRef& ref) {
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(ref.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  absl::ReaderMutexLock session_lock(&s.mu);
-  if (s.deleted) return SessionNotFound(ref.session_id());
-  UnitState* unit = FindUnit(s, ref.unit());
-  if (unit == nullptr) return UnitNotFound(ref.unit(), ref.session_id());
-  absl::ReaderMutexLock lock(&unit->mu);
-  return unit->record.unit();
+  absl::StatusOr<StoredUnit> unit = ReadUnit(ref);
+  if (!unit.ok()) return unit.status();
+  return std::move(*unit->record.mutable_unit());
 }
 
 absl::StatusOr<SessionUnitParams> SessionManager::GetUnitParameters(
@@ -912,19 +868,8 @@ absl::StatusOr<v1::Unit> SessionManager::ImportUnit(
       ValidateStats(in.stats(), filled.channels(), "export.stats");
   if (!status.ok()) return status;
 
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(request.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  absl::MutexLock session_lock(&s.mu);
-  if (s.deleted) return SessionNotFound(request.session_id());
+  const std::string& session = request.session_id();
   const std::string name = filled.name();
-  UnitState* existing = FindUnit(s, name);
-  if (existing != nullptr && !request.replace()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("unit ", Quote(name), " already exists in session ",
-                     Quote(s.id), "; set replace to overwrite it"));
-  }
   const absl::Time now = absl::Now();
   session::UnitRecord record;
   v1::Unit& unit = *record.mutable_unit();
@@ -935,49 +880,48 @@ absl::StatusOr<v1::Unit> SessionManager::ImportUnit(
   unit.set_batches_observed(in.stats().batches());
   SetTimestamp(now, unit.mutable_create_time());
   SetTimestamp(now, unit.mutable_update_time());
-  int64_t position = s.next_position;
-  int64_t version = 1;
-  std::vector<RunRow> closed;
-  if (existing != nullptr) {
-    position = existing->position;
-    absl::ReaderMutexLock lock(&existing->mu);
-    version = existing->record.unit().version() + 1;
-    if (existing->open_run.has_value()) {
-      session::RunRecord run = *existing->open_run;
-      EndRun(v1::Run::COMPLETED, "", now, &run);
-      closed.push_back(MakeRunRow(run));
+  status = store_->Update(session, [&](SessionTransaction& txn) {
+    // The position first: it serialises additions (see AddUnit).
+    absl::StatusOr<int64_t> position = txn.NextPosition();
+    if (!position.ok()) return position.status();
+    absl::StatusOr<std::optional<UnitRow>> existing = txn.LockUnit(name);
+    if (!existing.ok()) return existing.status();
+    unit.set_version(1);
+    if (existing->has_value()) {
+      if (!request.replace()) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("unit ", Quote(name), " already exists in session ",
+                         Quote(session), "; set replace to overwrite it"));
+      }
+      *position = (*existing)->position;
+      unit.set_version((*existing)->version + 1);
+      absl::StatusOr<std::optional<session::RunRecord>> open =
+          OpenTrainStepsRun(txn, session, name);
+      if (!open.ok()) return open.status();
+      if (open->has_value()) {
+        EndRun(v1::Run::COMPLETED, "", now, &**open);
+        absl::Status s = txn.PutRun(MakeRunRow(**open));
+        if (!s.ok()) return s;
+      }
     }
-  }
-  unit.set_version(version);
-  status = store_->Put(s.id, {MakeRow(record, position)}, closed, now);
-  if (!status.ok()) return status;
-  v1::Unit out = unit;
-  s.units[name] = std::make_unique<UnitState>(*std::move(validated), position,
-                                              std::move(record));
-  if (existing == nullptr) ++s.next_position;
-  s.update_time = now;
-  return out;
+    absl::Status s = txn.PutUnit(MakeRow(record, *position));
+    if (!s.ok()) return s;
+    return txn.SetUpdateTime(now);
+  });
+  if (!status.ok()) return FromStore(status, session);
+  return unit;
 }
 
 absl::Status SessionManager::TrainStep(const v1::TrainStepRequest& request,
                                        v1::TrainStepResponse* response) {
   const v1::UnitRef& ref = request.unit();
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(ref.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  absl::ReaderMutexLock session_lock(&s.mu);
-  if (s.deleted) return SessionNotFound(ref.session_id());
-  UnitState* unit = FindUnit(s, ref.unit());
-  if (unit == nullptr) return UnitNotFound(ref.unit(), ref.session_id());
   const std::string label = UnitLabel(ref.unit(), ref.session_id());
-  {
-    // Checked first so a call in the wrong phase is told so, whatever its
-    // input; checked again below against a concurrent import.
-    absl::ReaderMutexLock lock(&unit->mu);
-    absl::Status phase = CheckTrainingPhase(unit->record.unit(), label);
-    if (!phase.ok()) return phase;
-  }
+  // Read first so a call in the wrong phase is told so, whatever its input;
+  // checked again under the lock below.
+  absl::StatusOr<StoredUnit> read = ReadUnit(ref);
+  if (!read.ok()) return read.status();
+  absl::Status status = CheckTrainingPhase(read->record.unit(), label);
+  if (!status.ok()) return status;
   absl::StatusOr<TensorView> input = DecodeTensor(request.input(), "input");
   if (!input.ok()) return input.status();
   absl::StatusOr<TensorView> grad_output =
@@ -991,7 +935,7 @@ absl::Status SessionManager::TrainStep(const v1::TrainStepRequest& request,
   if (input->elements == 0) {
     return absl::InvalidArgumentError("input: the tensor has no elements");
   }
-  absl::Status status = CheckFinite(input->data, input->elements);
+  status = CheckFinite(input->data, input->elements);
   if (!status.ok()) return WithField(status, "input");
   status = CheckFinite(grad_output->data, grad_output->elements);
   if (!status.ok()) return WithField(status, "grad_output");
@@ -1000,81 +944,105 @@ absl::Status SessionManager::TrainStep(const v1::TrainStepRequest& request,
         absl::StrCat("loss: ", request.loss(), " is not finite"));
   }
   absl::StatusOr<ChannelLayout> layout =
-      UnitLayout(unit->config, *input, label);
+      UnitLayout(read->record.unit().config(), *input, label);
   if (!layout.ok()) return layout.status();
   float* grad_input =
       PrepareTensor(input->shape, response->mutable_grad_input());
 
-  absl::MutexLock lock(&unit->mu);
-  status = CheckTrainingPhase(unit->record.unit(), label);
-  if (!status.ok()) return status;
-  session::UnitRecord record = unit->record;
-  session::TrainingState& training = *record.mutable_training();
-  training = UnitTraining(unit->record);
-  absl::StatusOr<v1::OptimizerSettings> optimizer = MergeOptimizerSettings(
-      training.optimizer(), request.optimizer(), "optimizer");
-  if (!optimizer.ok()) return optimizer.status();
-  const v1::TrainableParameters trainable =
-      MergeTrainable(training.trainable(), request.trainable());
-  if (optimizer->kind() != training.optimizer().kind()) {
-    training.clear_state();
-  }
-
-  PwluParams params = PwluParamsFromProto(record.unit().parameters());
   PwluParams grad;
-  const absl::Time kernel_start = absl::Now();
-  status = PwluBackward(params, *layout, input->data, grad_output->data,
-                        grad_input, &grad);
-  response->set_kernel_ns(absl::ToInt64Nanoseconds(absl::Now() - kernel_start));
-  if (!status.ok()) return status;
-  OptimizerState state = OptimizerStateFromProto(training.state());
-  status = ApplyOptimizerStep(ToOptimizerConfig(*optimizer),
-                              ToTrainableGroups(trainable),
-                              unit->config.min_width(), grad, &params, &state);
-  if (!status.ok()) return status;
+  int64_t training_steps = 0;
+  std::string run_id;
+  status = store_->Update(ref.session_id(), [&](SessionTransaction& txn) {
+    absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(ref.unit());
+    if (!row.ok()) return row.status();
+    if (!row->has_value()) return UnitNotFound(ref.unit(), ref.session_id());
+    absl::StatusOr<session::UnitRecord> record =
+        ParseUnit(**row, ref.session_id());
+    if (!record.ok()) return record.status();
+    absl::Status s = CheckTrainingPhase(record->unit(), label);
+    if (!s.ok()) return s;
+    const v1::UnitConfig& config = record->unit().config();
+    if (!SameConfig(config, read->record.unit().config())) {
+      // An import replaced the unit since the read.
+      absl::StatusOr<ChannelLayout> replaced =
+          UnitLayout(config, *input, label);
+      if (!replaced.ok()) return replaced.status();
+      layout = *std::move(replaced);
+    }
+    // Filled before mutable_training() marks the record as having one.
+    session::TrainingState filled = UnitTraining(*record);
+    session::TrainingState& training = *record->mutable_training();
+    training = std::move(filled);
+    absl::StatusOr<v1::OptimizerSettings> optimizer = MergeOptimizerSettings(
+        training.optimizer(), request.optimizer(), "optimizer");
+    if (!optimizer.ok()) return optimizer.status();
+    const v1::TrainableParameters trainable =
+        MergeTrainable(training.trainable(), request.trainable());
+    if (optimizer->kind() != training.optimizer().kind()) {
+      training.clear_state();
+    }
 
-  const absl::Time now = absl::Now();
-  *training.mutable_optimizer() = *optimizer;
-  *training.mutable_trainable() = trainable;
-  OptimizerStateToProto(state, training.mutable_state());
-  v1::Unit& updated = *record.mutable_unit();
-  EncodePwluParams(params, unit->config.granularity(),
-                   updated.mutable_parameters());
-  updated.set_training_steps(updated.training_steps() + 1);
-  Touch(now, &updated);
+    PwluParams params = PwluParamsFromProto(record->unit().parameters());
+    const absl::Time kernel_start = absl::Now();
+    s = PwluBackward(params, *layout, input->data, grad_output->data,
+                     grad_input, &grad);
+    response->set_kernel_ns(
+        absl::ToInt64Nanoseconds(absl::Now() - kernel_start));
+    if (!s.ok()) return s;
+    OptimizerState state = OptimizerStateFromProto(training.state());
+    s = ApplyOptimizerStep(ToOptimizerConfig(*optimizer),
+                           ToTrainableGroups(trainable), config.min_width(),
+                           grad, &params, &state);
+    if (!s.ok()) return s;
 
-  std::vector<RunRow> runs;
-  std::optional<session::RunRecord> run = unit->open_run;
-  using ::google::protobuf::util::MessageDifferencer;
-  if (run.has_value() &&
-      !(MessageDifferencer::Equals(run->run().optimizer(), *optimizer) &&
-        MessageDifferencer::Equals(run->run().trainable(), trainable))) {
-    EndRun(v1::Run::COMPLETED, "", now, &*run);
-    runs.push_back(MakeRunRow(*run));
-    run.reset();
-  }
-  if (!run.has_value()) {
-    run =
-        NewRun(s, ref.unit(), v1::Run::TRAIN_STEPS, *optimizer, trainable, now);
-  }
-  v1::Run& current = *run->mutable_run();
-  current.set_steps(current.steps() + 1);
-  if (request.has_loss()) {
-    OfferHistoryPoint(
-        current.steps(), request.loss(),
-        absl::ToDoubleSeconds(now - FromTimestamp(current.start_time())),
-        &*run);
-  }
-  runs.push_back(MakeRunRow(*run));
-  status =
-      store_->Put(s.id, {MakeRow(record, unit->position)}, runs, std::nullopt);
-  if (!status.ok()) return status;
-  unit->record = std::move(record);
-  unit->open_run = std::move(run);
+    const absl::Time now = absl::Now();
+    *training.mutable_optimizer() = *optimizer;
+    *training.mutable_trainable() = trainable;
+    OptimizerStateToProto(state, training.mutable_state());
+    v1::Unit& updated = *record->mutable_unit();
+    EncodePwluParams(params, config.granularity(),
+                     updated.mutable_parameters());
+    updated.set_training_steps(updated.training_steps() + 1);
+    Touch(now, &updated);
 
+    absl::StatusOr<std::optional<session::RunRecord>> run =
+        OpenTrainStepsRun(txn, ref.session_id(), ref.unit());
+    if (!run.ok()) return run.status();
+    using ::google::protobuf::util::MessageDifferencer;
+    if (run->has_value() &&
+        !(MessageDifferencer::Equals((*run)->run().optimizer(), *optimizer) &&
+          MessageDifferencer::Equals((*run)->run().trainable(), trainable))) {
+      EndRun(v1::Run::COMPLETED, "", now, &**run);
+      s = txn.PutRun(MakeRunRow(**run));
+      if (!s.ok()) return s;
+      run->reset();
+    }
+    if (!run->has_value()) {
+      absl::StatusOr<int64_t> sequence = txn.NextRunSequence();
+      if (!sequence.ok()) return sequence.status();
+      *run = NewRun(*sequence, ref.session_id(), ref.unit(),
+                    v1::Run::TRAIN_STEPS, *optimizer, trainable, now);
+    }
+    v1::Run& current = *(*run)->mutable_run();
+    current.set_steps(current.steps() + 1);
+    if (request.has_loss()) {
+      OfferHistoryPoint(
+          current.steps(), request.loss(),
+          absl::ToDoubleSeconds(now - FromTimestamp(current.start_time())),
+          &**run);
+    }
+    s = txn.PutRun(MakeRunRow(**run));
+    if (!s.ok()) return s;
+    s = txn.PutUnit(MakeRow(*record, (*row)->position));
+    if (!s.ok()) return s;
+    training_steps = updated.training_steps();
+    run_id = current.id();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return FromStore(status, ref.session_id());
   *response->mutable_grad_norms() = ComputeGradientNorms(grad);
-  response->set_training_steps(unit->record.unit().training_steps());
-  response->set_run_id(unit->open_run->run().id());
+  response->set_training_steps(training_steps);
+  response->set_run_id(run_id);
   return absl::OkStatus();
 }
 
@@ -1082,43 +1050,46 @@ absl::StatusOr<v1::FitSummary> SessionManager::Fit(
     const v1::FitRequest& request, absl::FunctionRef<bool()> cancelled,
     absl::FunctionRef<bool(const v1::FitProgress&)> progress) {
   const v1::UnitRef& ref = request.unit();
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(ref.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
   const absl::Time start = absl::Now();
   std::unique_ptr<FitTrainer> trainer;
   session::RunRecord run;
   int64_t version = 0;
-  {
-    absl::ReaderMutexLock session_lock(&s.mu);
-    if (s.deleted) return SessionNotFound(ref.session_id());
-    UnitState* unit = FindUnit(s, ref.unit());
-    if (unit == nullptr) return UnitNotFound(ref.unit(), ref.session_id());
-    absl::MutexLock lock(&unit->mu);
-    absl::Status status = CheckTrainingPhase(
-        unit->record.unit(), UnitLabel(ref.unit(), ref.session_id()));
-    if (!status.ok()) return status;
-    absl::StatusOr<std::unique_ptr<FitTrainer>> created =
-        FitTrainer::Create(request, unit->record.unit(),
-                           UnitTraining(unit->record).trainable(), engine_);
-    if (!created.ok()) return created.status();
-    trainer = *std::move(created);
-    version = unit->record.unit().version();
-    run = NewRun(s, ref.unit(), v1::Run::FIT, trainer->settings().optimizer(),
-                 trainer->settings().trainable(), start);
-    *run.mutable_run()->mutable_fit() = trainer->settings();
-    std::vector<RunRow> rows;
-    if (unit->open_run.has_value()) {
-      session::RunRecord closed = *unit->open_run;
-      EndRun(v1::Run::COMPLETED, "", start, &closed);
-      rows.push_back(MakeRunRow(closed));
-    }
-    rows.push_back(MakeRunRow(run));
-    status = store_->Put(s.id, {}, rows, std::nullopt);
-    if (!status.ok()) return status;
-    unit->open_run.reset();
-  }
+  absl::Status status =
+      store_->Update(ref.session_id(), [&](SessionTransaction& txn) {
+        absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(ref.unit());
+        if (!row.ok()) return row.status();
+        if (!row->has_value()) {
+          return UnitNotFound(ref.unit(), ref.session_id());
+        }
+        absl::StatusOr<session::UnitRecord> record =
+            ParseUnit(**row, ref.session_id());
+        if (!record.ok()) return record.status();
+        absl::Status s = CheckTrainingPhase(
+            record->unit(), UnitLabel(ref.unit(), ref.session_id()));
+        if (!s.ok()) return s;
+        absl::StatusOr<std::unique_ptr<FitTrainer>> created =
+            FitTrainer::Create(request, record->unit(),
+                               UnitTraining(*record).trainable(), engine_);
+        if (!created.ok()) return created.status();
+        trainer = *std::move(created);
+        version = record->unit().version();
+        absl::StatusOr<std::optional<session::RunRecord>> open =
+            OpenTrainStepsRun(txn, ref.session_id(), ref.unit());
+        if (!open.ok()) return open.status();
+        if (open->has_value()) {
+          EndRun(v1::Run::COMPLETED, "", start, &**open);
+          s = txn.PutRun(MakeRunRow(**open));
+          if (!s.ok()) return s;
+        }
+        absl::StatusOr<int64_t> sequence = txn.NextRunSequence();
+        if (!sequence.ok()) return sequence.status();
+        run = NewRun(*sequence, ref.session_id(), ref.unit(), v1::Run::FIT,
+                     trainer->settings().optimizer(),
+                     trainer->settings().trainable(), start);
+        *run.mutable_run()->mutable_fit() = trainer->settings();
+        return txn.PutRun(MakeRunRow(run));
+      });
+  if (!status.ok()) return FromStore(status, ref.session_id());
 
   const int64_t steps = trainer->settings().steps();
   const absl::Duration progress_interval =
@@ -1157,7 +1128,7 @@ absl::StatusOr<v1::FitSummary> SessionManager::Fit(
     if (now - last_checkpoint >= kFitCheckpointInterval) {
       run.mutable_run()->set_steps(trainer->steps_done());
       absl::Status status =
-          CommitFit(*store_, s, ref.unit(), trainer->params(),
+          CommitFit(*store_, ref.session_id(), ref.unit(), trainer->params(),
                     trainer->steps_done() - committed, &run, &version);
       if (!status.ok()) return status;
       committed = trainer->steps_done();
@@ -1189,9 +1160,8 @@ absl::StatusOr<v1::FitSummary> SessionManager::Fit(
           : std::string(failure.message());
   run.mutable_run()->set_steps(trainer->steps_done());
   EndRun(end_state, message, absl::Now(), &run);
-  absl::Status status =
-      CommitFit(*store_, s, ref.unit(), trainer->params(),
-                trainer->steps_done() - committed, &run, &version);
+  status = CommitFit(*store_, ref.session_id(), ref.unit(), trainer->params(),
+                     trainer->steps_done() - committed, &run, &version);
   if (!status.ok()) return status;
   if (end_state == v1::Run::CANCELLED) {
     return absl::CancelledError(absl::StrCat(
@@ -1200,26 +1170,28 @@ absl::StatusOr<v1::FitSummary> SessionManager::Fit(
   if (end_state == v1::Run::FAILED) return failure;
   return summary;
 }
-
 absl::StatusOr<v1::ListRunsResponse> SessionManager::ListRuns(
     const v1::ListRunsRequest& request) {
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(request.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  // Held across the store read so a concurrent DeleteSession cannot answer
-  // between the check and the read.
-  absl::ReaderMutexLock session_lock(&s.mu);
-  if (s.deleted) return SessionNotFound(request.session_id());
-  if (!request.unit().empty() && FindUnit(s, request.unit()) == nullptr) {
-    return UnitNotFound(request.unit(), s.id);
+  const std::string& session = request.session_id();
+  if (!request.unit().empty()) {
+    absl::StatusOr<std::optional<UnitRow>> unit =
+        store_->GetUnit(session, request.unit());
+    if (!unit.ok()) return unit.status();
+    if (!unit->has_value()) return UnitMissing(session, request.unit());
   }
   absl::StatusOr<std::vector<RunRow>> rows =
-      store_->ListRuns(s.id, request.unit());
+      store_->ListRuns(session, request.unit());
   if (!rows.ok()) return rows.status();
+  if (rows->empty() && request.unit().empty()) {
+    // No runs, or no session.
+    absl::StatusOr<std::optional<StoredSession>> stored =
+        store_->GetSession(session);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) return SessionNotFound(session);
+  }
   v1::ListRunsResponse out;
   for (const RunRow& row : *rows) {
-    absl::StatusOr<session::RunRecord> record = ParseRun(row, s.id);
+    absl::StatusOr<session::RunRecord> record = ParseRun(row, session);
     if (!record.ok()) return record.status();
     v1::Run* run = out.add_runs();
     run->Swap(record->mutable_run());
@@ -1230,21 +1202,20 @@ absl::StatusOr<v1::ListRunsResponse> SessionManager::ListRuns(
 
 absl::StatusOr<v1::Run> SessionManager::GetRun(
     const v1::GetRunRequest& request) {
-  absl::StatusOr<std::shared_ptr<SessionState>> session =
-      FindSession(request.session_id());
-  if (!session.ok()) return session.status();
-  SessionState& s = **session;
-  absl::ReaderMutexLock session_lock(&s.mu);
-  if (s.deleted) return SessionNotFound(request.session_id());
+  const std::string& session = request.session_id();
   absl::StatusOr<std::optional<RunRow>> row =
-      store_->GetRun(s.id, request.run_id());
+      store_->GetRun(session, request.run_id());
   if (!row.ok()) return row.status();
   if (!row->has_value()) {
+    absl::StatusOr<std::optional<StoredSession>> stored =
+        store_->GetSession(session);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) return SessionNotFound(session);
     return absl::NotFoundError(absl::StrCat("run ", Quote(request.run_id()),
                                             " not found in session ",
-                                            Quote(s.id)));
+                                            Quote(session)));
   }
-  absl::StatusOr<session::RunRecord> record = ParseRun(**row, s.id);
+  absl::StatusOr<session::RunRecord> record = ParseRun(**row, session);
   if (!record.ok()) return record.status();
   return std::move(*record->mutable_run());
 }

@@ -1,10 +1,11 @@
 // Copyright actlab authors.
 //
 // SessionManager holds the calibration state of PWLU units in sessions and
-// implements the session RPCs. State lives in memory and is written through
-// a SessionStore before a call returns, so an acknowledged change survives a
-// crash and a manager opened on the same store later sees every session
-// exactly as it was. A failing call changes nothing, in memory or stored.
+// implements the session RPCs. It keeps no session state of its own: every
+// call reads what it needs from the SessionStore and a change is committed
+// there before the call returns, so an acknowledged change survives a crash
+// and any number of managers (server replicas) on one store serve the same
+// sessions. A failing call changes nothing.
 //
 // Lifecycle of a unit (see realignment.h for the math):
 //   STATISTICS (phase I): the unit acts as its initial shape. Observe
@@ -18,36 +19,41 @@
 //
 // Training runs (actlab.v1.Run) have session-scoped sequential ids,
 // "run-000001" up, readable and ordered; the session id remains the only
-// capability. A Fit is one run. Consecutive TrainStep calls on a unit with
-// the same optimizer settings and trainable groups form one TRAIN_STEPS run,
-// RUNNING while open; a TrainStep with other settings, a Fit or an import
-// over the unit closes it as COMPLETED (FitBoundaries needs phase
-// STATISTICS, so a unit it changes has no open run). A TrainStep records
-// its loss in the history only when the client sends one; `steps` counts
-// every step. Runs live in the store, not in memory (they grow without
-// bound): ListRuns and GetRun read it, so a running Fit shows its last
-// checkpoint. Runs still RUNNING when a manager opens are closed then, a
-// Fit as FAILED ("the server stopped before the Fit ended").
+// capability. Sequence numbers come from a counter in the session's stored
+// row, drawn inside the transaction that writes the run, so replicas never
+// hand out one id twice (a rolled-back transaction returns its number, so
+// ids are dense in practice but need not be). A Fit is one run. Consecutive
+// TrainStep calls on a unit with the same optimizer settings and trainable
+// groups form one TRAIN_STEPS run, RUNNING while open; a TrainStep with
+// other settings, a Fit or an import over the unit closes it as COMPLETED
+// (FitBoundaries needs phase STATISTICS, so a unit it changes has no open
+// run). A TrainStep records its loss in the history only when the client
+// sends one; `steps` counts every step. ListRuns and GetRun read the store,
+// so a running Fit shows its last checkpoint.
 //
 // Session.update_time is the latest change to the session or any of its
 // units; a unit update rewrites only that unit's stored row.
 //
-// Thread-safety: all methods are. Each session has a reader/writer lock:
-// calls on a single unit hold it shared (so units proceed in parallel) and
-// serialise on the unit's own mutex around read-compute-write; calls that
-// change the session's membership or fit all its units hold it exclusively.
-// N concurrent Observe calls on one unit therefore fold N batches in some
-// serial order. Store commits are serialised by the store.
+// Consistency (thread-safe, and across processes): a mutating call on a
+// unit (Observe, FitBoundaries, TrainStep, a Fit's start and checkpoints,
+// ImportUnit) reads, computes and writes inside one store transaction that
+// holds the unit's row lock (SessionStore::Update), so N concurrent Observe
+// calls on one unit, from any replicas, fold N batches in some serial
+// order. FitBoundaries over all units locks them all, in position order.
+// Work that depends only on the request and the unit's config (Observe's
+// moments and output, input validation) is done before the lock and redone
+// under it only if an import replaced the config meanwhile.
 //
-// Fit is optimistic instead: it reads the unit under the locks, trains a
+// Fit is optimistic instead: it reads the unit under the lock, trains a
 // private copy with no lock held, and commits at each checkpoint (about
-// every kFitCheckpointInterval, and at the end) under the locks only if the
-// unit's version is still the one it last read or wrote. If anything else
-// changed the unit meanwhile (TrainStep, another Fit, an import) the Fit
+// every kFitCheckpointInterval, and at the end) in a locked transaction only
+// if the unit's version is still the one it last read or wrote. If anything
+// else changed the unit meanwhile (TrainStep, another Fit, an import) the Fit
 // ends with Aborted and its run FAILED, keeping the other call's change and
 // the Fit's earlier checkpoints. Of two concurrent Fits on a unit, the
 // second to checkpoint therefore aborts. Reads and other units never wait
-// for a Fit.
+// for a Fit. A Fit whose server died leaves its run RUNNING until a manager
+// opens and finds it not checkpointed for `fit_lease` (see Open).
 //
 // Errors: InvalidArgument naming the field, NotFound for an unknown session
 // or unit, AlreadyExists, FailedPrecondition for calls in the wrong phase,
@@ -60,13 +66,10 @@
 #include <optional>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "actlab/v1/actlab.pb.h"
 #include "kernels/baseline.h"
@@ -75,10 +78,6 @@
 #include "server/tensor_codec.h"
 
 namespace actlab {
-
-namespace session_internal {
-struct SessionState;
-}  // namespace session_internal
 
 // What Evaluate needs to run a session unit.
 struct SessionUnitParams {
@@ -89,9 +88,15 @@ struct SessionUnitParams {
 
 class SessionManager {
  public:
-  // Loads every session from `store`. `engine` must outlive the manager.
+  // Serves the sessions in `store`. Runs of Fits still RUNNING in the store
+  // and not checkpointed for `fit_lease` are closed as FAILED ("the server
+  // stopped before the Fit ended"): with a store no other process uses, a
+  // lease of zero closes them all; with replicas sharing a store it must
+  // exceed kFitCheckpointInterval by a margin so live Fits stay open.
+  // `engine` must outlive the manager.
   static absl::StatusOr<std::unique_ptr<SessionManager>> Open(
-      std::unique_ptr<SessionStore> store, BaselineEngine* engine);
+      std::unique_ptr<SessionStore> store, BaselineEngine* engine,
+      absl::Duration fit_lease = absl::ZeroDuration());
 
   ~SessionManager();
   SessionManager(const SessionManager&) = delete;
@@ -104,7 +109,7 @@ class SessionManager {
   absl::StatusOr<v1::GetSessionResponse> GetSession(
       absl::string_view session_id);
   // Ordered by (create_time, id).
-  v1::ListSessionsResponse ListSessions();
+  absl::StatusOr<v1::ListSessionsResponse> ListSessions();
   absl::Status DeleteSession(absl::string_view session_id);
   // AlreadyExists for a name the session has.
   absl::StatusOr<v1::Unit> AddUnit(const v1::AddUnitRequest& request);
@@ -179,20 +184,19 @@ class SessionManager {
   static constexpr absl::Duration kFitCheckpointInterval = absl::Seconds(1);
 
  private:
-  using SessionState = session_internal::SessionState;
+  struct StoredUnit;
 
   SessionManager(std::unique_ptr<SessionStore> store, BaselineEngine* engine);
 
-  absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::shared_ptr<SessionState>> FindSession(
-      absl::string_view id) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CloseInterruptedFits(absl::Duration lease);
+  // The unit `ref` names, read without a lock.
+  absl::StatusOr<StoredUnit> ReadUnit(const v1::UnitRef& ref);
+  // NotFound for a unit the store did not have: for the session when it is
+  // missing too, else for the unit.
+  absl::Status UnitMissing(absl::string_view session, absl::string_view unit);
 
-  std::unique_ptr<SessionStore> store_;
+  const std::unique_ptr<SessionStore> store_;
   BaselineEngine* const engine_;
-
-  absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<SessionState>> sessions_
-      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace actlab

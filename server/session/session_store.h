@@ -1,18 +1,28 @@
 // Copyright actlab authors.
 //
-// SessionStore persists sessions and their units. The SessionManager keeps
-// the live state in memory and writes every change through a store before
-// acknowledging it, so a store only needs to load everything at start-up
-// and apply changes atomically and durably: when a mutating call returns OK
-// the change survives a crash (kill -9, power loss within the backend's
-// guarantees); when it fails nothing was changed.
+// SessionStore persists sessions, their units and training runs, and is the
+// only place they live: the SessionManager keeps no copy between calls, so
+// any number of server processes on one store see the same state. Every
+// mutating call is one transaction: when it returns OK the change is
+// durable (kill -9, power loss within the backend's guarantees); when it
+// fails nothing was changed.
 //
 // A store treats unit state and training runs as opaque blobs (the
 // manager's UnitRecord and RunRecord protos), so backends need no knowledge
-// of the PWLU. Runs are the one exception to "load everything": they grow
-// without bound (one per Fit or TrainStep stretch, each with a loss
-// history), so only the runs still marked running are loaded at start-up
-// and the rest are read on demand. Implementations are thread-safe.
+// of the PWLU.
+//
+// Consistency across processes comes from the database, not from the
+// caller: Update runs a read-compute-write on a session inside one
+// transaction that holds row locks on whatever it read through LockUnit or
+// LockUnits until it commits, so two processes updating one unit at once
+// serialise and neither update is lost. Plain reads (GetSession, GetUnit,
+// ListSessions, ListRuns, GetRun) take no lock and never wait for an
+// Update's computation on PostgreSQL (MVCC); on SQLite they wait for the
+// one connection, i.e. for at most one transaction.
+//
+// Errors: Unavailable for conditions that may pass (lost connection, busy,
+// I/O, pool exhausted), Internal otherwise, both prefixed "session store:".
+// Implementations are thread-safe.
 
 #ifndef ACTLAB_SERVER_SESSION_SESSION_STORE_H_
 #define ACTLAB_SERVER_SESSION_SESSION_STORE_H_
@@ -22,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -54,49 +65,89 @@ struct RunRow {
 
 struct StoredSession {
   SessionRow session;
-  std::vector<UnitRow> units;        // by position
-  std::vector<RunRow> running_runs;  // by sequence
-  int64_t last_run_sequence = 0;     // 0 when the session has no runs
+  std::vector<UnitRow> units;  // by position
+};
+
+// A running run and the session it belongs to.
+struct SessionRun {
+  std::string session_id;
+  RunRow run;
+};
+
+// What an Update's body may do, all inside its one transaction on one
+// session. Locks are held until the transaction ends.
+class SessionTransaction {
+ public:
+  virtual ~SessionTransaction() = default;
+
+  // Locks unit `name` and reads it; nullopt when the session has none.
+  virtual absl::StatusOr<std::optional<UnitRow>> LockUnit(
+      absl::string_view name) = 0;
+  // Locks every unit of the session, in position order (a stable order, so
+  // two such transactions cannot deadlock), and reads them.
+  virtual absl::StatusOr<std::vector<UnitRow>> LockUnits() = 0;
+  // Locks the session's row and returns one past its largest unit position.
+  // Taken before adding a unit so concurrent additions serialise: a unit
+  // another transaction added is visible to reads made after this call.
+  virtual absl::StatusOr<int64_t> NextPosition() = 0;
+  // Reserves the session's next run sequence number (1, 2, ...). Each
+  // number is handed out once across all processes, gaps allowed.
+  virtual absl::StatusOr<int64_t> NextRunSequence() = 0;
+  // The runs of `unit` marked running, by sequence.
+  virtual absl::StatusOr<std::vector<RunRow>> RunningRuns(
+      absl::string_view unit) = 0;
+
+  // Insert or overwrite.
+  virtual absl::Status PutUnit(const UnitRow& unit) = 0;
+  virtual absl::Status PutRun(const RunRow& run) = 0;
+  virtual absl::Status SetUpdateTime(absl::Time update_time) = 0;
 };
 
 class SessionStore {
  public:
   virtual ~SessionStore() = default;
 
-  // Every session with its units, sessions ordered by (create_time, id).
-  virtual absl::StatusOr<std::vector<StoredSession>> LoadAll() = 0;
-
   // Adds a new session and its units in one transaction.
   virtual absl::Status CreateSession(const SessionRow& session,
                                      absl::Span<const UnitRow> units) = 0;
 
-  // Removes a session and its units in one transaction.
+  // Removes a session with its units and runs in one transaction; NotFound
+  // (IsNoSuchSession) when there is no such session.
   virtual absl::Status DeleteSession(absl::string_view session_id) = 0;
 
-  // Inserts or overwrites `units` and `runs` of an existing session, and
-  // sets the session's update_time when given, in one transaction. Only the
-  // rows passed are written.
-  virtual absl::Status Put(absl::string_view session_id,
-                           absl::Span<const UnitRow> units,
-                           absl::Span<const RunRow> runs,
-                           std::optional<absl::Time> session_update_time) = 0;
+  // Runs `body` in one transaction on an existing session and commits when
+  // it returns OK; when it fails the transaction is rolled back and its
+  // status returned. NotFound (IsNoSuchSession) without calling `body` when
+  // there is no such session. A backend may run `body` again after a
+  // serialization failure, deadlock or lost connection, so `body` must
+  // leave nothing behind but what it writes through the transaction and
+  // what the next run overwrites.
+  virtual absl::Status Update(
+      absl::string_view session_id,
+      absl::FunctionRef<absl::Status(SessionTransaction&)> body) = 0;
 
-  // Put without runs.
-  absl::Status PutUnits(absl::string_view session_id,
-                        absl::Span<const UnitRow> units,
-                        std::optional<absl::Time> session_update_time) {
-    return Put(session_id, units, {}, session_update_time);
-  }
-
+  // Reads without locks.
+  virtual absl::StatusOr<std::optional<StoredSession>> GetSession(
+      absl::string_view session_id) = 0;
+  // Ordered by (create_time, id).
+  virtual absl::StatusOr<std::vector<StoredSession>> ListSessions() = 0;
+  // nullopt when the session or the unit does not exist.
+  virtual absl::StatusOr<std::optional<UnitRow>> GetUnit(
+      absl::string_view session_id, absl::string_view unit) = 0;
   // The runs of a session by sequence, only those of `unit` unless it is
   // empty. An unknown session has no runs.
   virtual absl::StatusOr<std::vector<RunRow>> ListRuns(
       absl::string_view session_id, absl::string_view unit) = 0;
-
   // One run, or nullopt when the session has no run `run_id`.
   virtual absl::StatusOr<std::optional<RunRow>> GetRun(
       absl::string_view session_id, absl::string_view run_id) = 0;
+  // Every run marked running, in all sessions.
+  virtual absl::StatusOr<std::vector<SessionRun>> RunningRuns() = 0;
 };
+
+// The NotFound a store returns for a missing session.
+absl::Status NoSuchSession(absl::string_view session_id);
+bool IsNoSuchSession(const absl::Status& status);
 
 }  // namespace actlab
 

@@ -14,7 +14,7 @@
 namespace actlab {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 constexpr int kBusyTimeoutMs = 5000;
 
 // Version 1. Timestamps are Unix nanoseconds so they round-trip exactly.
@@ -56,6 +56,17 @@ CREATE INDEX runs_running ON runs (running) WHERE running;
 PRAGMA user_version = 2;
 )sql";
 
+// Version 3 keeps each session's last run sequence in its row, so that
+// processes sharing the file draw run ids from one counter.
+constexpr char kMigrateV2ToV3[] = R"sql(
+ALTER TABLE sessions ADD COLUMN last_run_sequence INTEGER NOT NULL DEFAULT 0;
+UPDATE sessions SET last_run_sequence =
+  (SELECT COALESCE(MAX(sequence), 0) FROM runs
+   WHERE runs.session_id = sessions.id);
+PRAGMA user_version = 3;
+)sql";
+
+constexpr char kUnitColumns[] = "name, position, version, state";
 constexpr char kRunColumns[] = "run_id, sequence, unit, running, record";
 
 // Conditions a retry or an operator can clear are Unavailable; the rest
@@ -156,11 +167,9 @@ class Transaction {
   ~Transaction() {
     if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
-  absl::Status Begin() {
-    absl::Status s = Exec(db_, "BEGIN IMMEDIATE", "begin transaction");
-    open_ = s.ok();
-    return s;
-  }
+  absl::Status Begin() { return Start("BEGIN IMMEDIATE"); }
+  // A read snapshot; takes no write lock.
+  absl::Status BeginRead() { return Start("BEGIN DEFERRED"); }
   absl::Status Commit() {
     absl::Status s = Exec(db_, "COMMIT", "commit");
     // A failed COMMIT can leave the transaction open; the destructor's
@@ -170,49 +179,15 @@ class Transaction {
   }
 
  private:
+  absl::Status Start(const char* sql) {
+    absl::Status s = Exec(db_, sql, "begin transaction");
+    open_ = s.ok();
+    return s;
+  }
+
   sqlite3* db_;
   bool open_ = false;
 };
-
-absl::Status WriteUnits(sqlite3* db, absl::string_view session_id,
-                        absl::Span<const UnitRow> units) {
-  Statement upsert(db,
-                   "INSERT INTO units (session_id, name, position, version, "
-                   "state) VALUES (?1, ?2, ?3, ?4, ?5) "
-                   "ON CONFLICT (session_id, name) DO UPDATE SET "
-                   "position = excluded.position, version = excluded.version, "
-                   "state = excluded.state");
-  for (const UnitRow& unit : units) {
-    upsert.Bind(1, session_id);
-    upsert.Bind(2, unit.name);
-    upsert.Bind(3, unit.position);
-    upsert.Bind(4, unit.version);
-    upsert.BindBlob(5, unit.state);
-    absl::Status s = upsert.Run(absl::StrCat("write unit '", unit.name, "'"));
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WriteRuns(sqlite3* db, absl::string_view session_id,
-                       absl::Span<const RunRow> runs) {
-  Statement upsert(db,
-                   "INSERT INTO runs (session_id, run_id, sequence, unit, "
-                   "running, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-                   "ON CONFLICT (session_id, run_id) DO UPDATE SET "
-                   "running = excluded.running, record = excluded.record");
-  for (const RunRow& run : runs) {
-    upsert.Bind(1, session_id);
-    upsert.Bind(2, run.id);
-    upsert.Bind(3, run.sequence);
-    upsert.Bind(4, run.unit);
-    upsert.Bind(5, int64_t{run.running});
-    upsert.BindBlob(6, run.record);
-    absl::Status s = upsert.Run(absl::StrCat("write run '", run.id, "'"));
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
 
 // Reads the kRunColumns of the current row, starting at column `first`.
 RunRow ReadRun(Statement& select, int first) {
@@ -224,6 +199,166 @@ RunRow ReadRun(Statement& select, int first) {
   run.record = select.Text(first + 4);
   return run;
 }
+
+SessionRow ReadSession(Statement& select) {
+  SessionRow session;
+  session.id = select.Text(0);
+  session.display_name = select.Text(1);
+  session.create_time = absl::FromUnixNanos(select.Int(2));
+  session.update_time = absl::FromUnixNanos(select.Int(3));
+  return session;
+}
+
+// Reads the kUnitColumns of the current row.
+UnitRow ReadUnit(Statement& select) {
+  UnitRow unit;
+  unit.name = select.Text(0);
+  unit.position = select.Int(1);
+  unit.version = select.Int(2);
+  unit.state = select.Text(3);
+  return unit;
+}
+
+// Every row `select` yields, read by `read`.
+template <typename Row, typename Read>
+absl::StatusOr<std::vector<Row>> ReadAll(Statement& select,
+                                         absl::string_view what, Read read) {
+  std::vector<Row> rows;
+  for (;;) {
+    absl::StatusOr<bool> row = select.Step(what);
+    if (!row.ok()) return row.status();
+    if (!*row) return rows;
+    rows.push_back(read(select));
+  }
+}
+
+absl::StatusOr<std::vector<UnitRow>> SessionUnits(
+    sqlite3* db, absl::string_view session_id) {
+  Statement select(db, absl::StrCat("SELECT ", kUnitColumns,
+                                    " FROM units WHERE session_id = ?1 "
+                                    "ORDER BY position")
+                           .c_str());
+  select.Bind(1, session_id);
+  return ReadAll<UnitRow>(select, "read units", ReadUnit);
+}
+
+absl::StatusOr<bool> SessionExists(sqlite3* db, absl::string_view session_id) {
+  Statement select(db, "SELECT 1 FROM sessions WHERE id = ?1");
+  select.Bind(1, session_id);
+  return select.Step("read session");
+}
+
+absl::Status WriteUnit(sqlite3* db, absl::string_view session_id,
+                       const UnitRow& unit) {
+  Statement upsert(db,
+                   "INSERT INTO units (session_id, name, position, version, "
+                   "state) VALUES (?1, ?2, ?3, ?4, ?5) "
+                   "ON CONFLICT (session_id, name) DO UPDATE SET "
+                   "position = excluded.position, version = excluded.version, "
+                   "state = excluded.state");
+  upsert.Bind(1, session_id);
+  upsert.Bind(2, unit.name);
+  upsert.Bind(3, unit.position);
+  upsert.Bind(4, unit.version);
+  upsert.BindBlob(5, unit.state);
+  return upsert.Run(absl::StrCat("write unit '", unit.name, "'"));
+}
+
+// Inside a BEGIN IMMEDIATE transaction the whole database is locked, so the
+// reads here need no row locks of their own.
+class SqliteTransaction final : public SessionTransaction {
+ public:
+  SqliteTransaction(sqlite3* db, absl::string_view session_id)
+      : db_(db), session_id_(session_id) {}
+
+  absl::StatusOr<std::optional<UnitRow>> LockUnit(
+      absl::string_view name) override {
+    Statement select(db_, absl::StrCat("SELECT ", kUnitColumns,
+                                       " FROM units WHERE session_id = ?1 "
+                                       "AND name = ?2")
+                              .c_str());
+    select.Bind(1, session_id_);
+    select.Bind(2, name);
+    absl::StatusOr<bool> row = select.Step("read unit");
+    if (!row.ok()) return row.status();
+    if (!*row) return std::nullopt;
+    return ReadUnit(select);
+  }
+
+  absl::StatusOr<std::vector<UnitRow>> LockUnits() override {
+    return SessionUnits(db_, session_id_);
+  }
+
+  absl::StatusOr<int64_t> NextPosition() override {
+    Statement select(db_,
+                     "SELECT COALESCE(MAX(position) + 1, 0) FROM units "
+                     "WHERE session_id = ?1");
+    select.Bind(1, session_id_);
+    absl::StatusOr<bool> row = select.Step("read unit positions");
+    if (!row.ok()) return row.status();
+    return select.Int(0);
+  }
+
+  absl::StatusOr<int64_t> NextRunSequence() override {
+    Statement update(db_,
+                     "UPDATE sessions SET last_run_sequence = "
+                     "last_run_sequence + 1 WHERE id = ?1 "
+                     "RETURNING last_run_sequence");
+    update.Bind(1, session_id_);
+    absl::StatusOr<bool> row = update.Step("draw run sequence");
+    if (!row.ok()) return row.status();
+    if (!*row) return NoSuchSession(session_id_);
+    const int64_t sequence = update.Int(0);
+    // RETURNING rows come before the statement completes.
+    absl::StatusOr<bool> done = update.Step("draw run sequence");
+    if (!done.ok()) return done.status();
+    return sequence;
+  }
+
+  absl::StatusOr<std::vector<RunRow>> RunningRuns(
+      absl::string_view unit) override {
+    Statement select(db_, absl::StrCat("SELECT ", kRunColumns,
+                                       " FROM runs WHERE session_id = ?1 AND "
+                                       "unit = ?2 AND running "
+                                       "ORDER BY sequence")
+                              .c_str());
+    select.Bind(1, session_id_);
+    select.Bind(2, unit);
+    return ReadAll<RunRow>(select, "read running runs",
+                           [](Statement& s) { return ReadRun(s, 0); });
+  }
+
+  absl::Status PutUnit(const UnitRow& unit) override {
+    return WriteUnit(db_, session_id_, unit);
+  }
+
+  absl::Status PutRun(const RunRow& run) override {
+    Statement upsert(db_,
+                     "INSERT INTO runs (session_id, run_id, sequence, unit, "
+                     "running, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                     "ON CONFLICT (session_id, run_id) DO UPDATE SET "
+                     "running = excluded.running, record = excluded.record");
+    upsert.Bind(1, session_id_);
+    upsert.Bind(2, run.id);
+    upsert.Bind(3, run.sequence);
+    upsert.Bind(4, run.unit);
+    upsert.Bind(5, int64_t{run.running});
+    upsert.BindBlob(6, run.record);
+    return upsert.Run(absl::StrCat("write run '", run.id, "'"));
+  }
+
+  absl::Status SetUpdateTime(absl::Time update_time) override {
+    Statement touch(db_,
+                    "UPDATE sessions SET update_time_ns = ?1 WHERE id = ?2");
+    touch.Bind(1, absl::ToUnixNanos(update_time));
+    touch.Bind(2, session_id_);
+    return touch.Run("update session");
+  }
+
+ private:
+  sqlite3* const db_;
+  const std::string session_id_;
+};
 
 absl::Status Configure(sqlite3* db) {
   sqlite3_extended_result_codes(db, 1);
@@ -261,6 +396,10 @@ absl::Status Configure(sqlite3* db) {
   }
   if (version <= 1) {
     s = Exec(db, kMigrateV1ToV2, "migrate schema to version 2");
+    if (!s.ok()) return s;
+  }
+  if (version <= 2) {
+    s = Exec(db, kMigrateV2ToV3, "migrate schema to version 3");
     if (!s.ok()) return s;
   }
   return txn.Commit();
@@ -304,77 +443,6 @@ SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
 
 SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 
-absl::StatusOr<std::vector<StoredSession>> SqliteStore::LoadAll() {
-  absl::MutexLock lock(&mu_);
-  std::vector<StoredSession> sessions;
-  absl::flat_hash_map<std::string, size_t> index;
-  Statement select_sessions(
-      db_,
-      "SELECT id, display_name, create_time_ns, update_time_ns FROM sessions "
-      "ORDER BY create_time_ns, id");
-  for (;;) {
-    absl::StatusOr<bool> row = select_sessions.Step("load sessions");
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    StoredSession stored;
-    stored.session.id = select_sessions.Text(0);
-    stored.session.display_name = select_sessions.Text(1);
-    stored.session.create_time = absl::FromUnixNanos(select_sessions.Int(2));
-    stored.session.update_time = absl::FromUnixNanos(select_sessions.Int(3));
-    index[stored.session.id] = sessions.size();
-    sessions.push_back(std::move(stored));
-  }
-  Statement select_units(db_,
-                         "SELECT session_id, name, position, version, state "
-                         "FROM units ORDER BY session_id, position");
-  for (;;) {
-    absl::StatusOr<bool> row = select_units.Step("load units");
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto it = index.find(select_units.Text(0));
-    if (it == index.end()) {
-      return absl::InternalError(absl::StrCat(
-          "session store: unit '", select_units.Text(1),
-          "' belongs to missing session '", select_units.Text(0), "'"));
-    }
-    UnitRow unit;
-    unit.name = select_units.Text(1);
-    unit.position = select_units.Int(2);
-    unit.version = select_units.Int(3);
-    unit.state = select_units.Text(4);
-    sessions[it->second].units.push_back(std::move(unit));
-  }
-  Statement select_runs(
-      db_, absl::StrCat("SELECT session_id, ", kRunColumns,
-                        " FROM runs WHERE running ORDER BY session_id, "
-                        "sequence")
-               .c_str());
-  for (;;) {
-    absl::StatusOr<bool> row = select_runs.Step("load running runs");
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto it = index.find(select_runs.Text(0));
-    if (it == index.end()) {
-      return absl::InternalError(absl::StrCat(
-          "session store: run '", select_runs.Text(1),
-          "' belongs to missing session '", select_runs.Text(0), "'"));
-    }
-    sessions[it->second].running_runs.push_back(ReadRun(select_runs, 1));
-  }
-  Statement select_sequences(
-      db_, "SELECT session_id, MAX(sequence) FROM runs GROUP BY session_id");
-  for (;;) {
-    absl::StatusOr<bool> row = select_sequences.Step("load run sequences");
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto it = index.find(select_sequences.Text(0));
-    if (it != index.end()) {
-      sessions[it->second].last_run_sequence = select_sequences.Int(1);
-    }
-  }
-  return sessions;
-}
-
 absl::Status SqliteStore::CreateSession(const SessionRow& session,
                                         absl::Span<const UnitRow> units) {
   absl::MutexLock lock(&mu_);
@@ -392,8 +460,10 @@ absl::Status SqliteStore::CreateSession(const SessionRow& session,
     s = insert.Run("insert session");
     if (!s.ok()) return s;
   }
-  s = WriteUnits(db_, session.id, units);
-  if (!s.ok()) return s;
+  for (const UnitRow& unit : units) {
+    s = WriteUnit(db_, session.id, unit);
+    if (!s.ok()) return s;
+  }
   return txn.Commit();
 }
 
@@ -416,34 +486,97 @@ absl::Status SqliteStore::DeleteSession(absl::string_view session_id) {
   delete_session.Bind(1, session_id);
   s = delete_session.Run("delete session");
   if (!s.ok()) return s;
+  if (sqlite3_changes(db_) == 0) return NoSuchSession(session_id);
   return txn.Commit();
 }
 
-absl::Status SqliteStore::Put(absl::string_view session_id,
-                              absl::Span<const UnitRow> units,
-                              absl::Span<const RunRow> runs,
-                              std::optional<absl::Time> session_update_time) {
+absl::Status SqliteStore::Update(
+    absl::string_view session_id,
+    absl::FunctionRef<absl::Status(SessionTransaction&)> body) {
   absl::MutexLock lock(&mu_);
   Transaction txn(db_);
   absl::Status s = txn.Begin();
   if (!s.ok()) return s;
-  if (session_update_time.has_value()) {
-    Statement touch(db_,
-                    "UPDATE sessions SET update_time_ns = ?1 WHERE id = ?2");
-    touch.Bind(1, absl::ToUnixNanos(*session_update_time));
-    touch.Bind(2, session_id);
-    s = touch.Run("update session");
-    if (!s.ok()) return s;
-    if (sqlite3_changes(db_) != 1) {
-      return absl::InternalError(
-          absl::StrCat("session store: session '", session_id, "' is missing"));
-    }
-  }
-  s = WriteUnits(db_, session_id, units);
-  if (!s.ok()) return s;
-  s = WriteRuns(db_, session_id, runs);
+  absl::StatusOr<bool> exists = SessionExists(db_, session_id);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return NoSuchSession(session_id);
+  SqliteTransaction transaction(db_, session_id);
+  s = body(transaction);
   if (!s.ok()) return s;
   return txn.Commit();
+}
+
+absl::StatusOr<std::optional<StoredSession>> SqliteStore::GetSession(
+    absl::string_view session_id) {
+  absl::MutexLock lock(&mu_);
+  // One read transaction, so the units belong to the session row read.
+  Transaction txn(db_);
+  absl::Status s = txn.BeginRead();
+  if (!s.ok()) return s;
+  Statement select(db_,
+                   "SELECT id, display_name, create_time_ns, update_time_ns "
+                   "FROM sessions WHERE id = ?1");
+  select.Bind(1, session_id);
+  absl::StatusOr<bool> row = select.Step("read session");
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  StoredSession out;
+  out.session = ReadSession(select);
+  absl::StatusOr<std::vector<UnitRow>> units = SessionUnits(db_, session_id);
+  if (!units.ok()) return units.status();
+  out.units = *std::move(units);
+  return out;
+}
+
+absl::StatusOr<std::vector<StoredSession>> SqliteStore::ListSessions() {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(db_);
+  absl::Status s = txn.BeginRead();
+  if (!s.ok()) return s;
+  Statement select_sessions(
+      db_,
+      "SELECT id, display_name, create_time_ns, update_time_ns FROM sessions "
+      "ORDER BY create_time_ns, id");
+  absl::StatusOr<std::vector<SessionRow>> sessions =
+      ReadAll<SessionRow>(select_sessions, "list sessions", ReadSession);
+  if (!sessions.ok()) return sessions.status();
+  std::vector<StoredSession> out;
+  absl::flat_hash_map<std::string, size_t> index;
+  for (SessionRow& session : *sessions) {
+    index[session.id] = out.size();
+    out.push_back({std::move(session), {}});
+  }
+  Statement select_units(db_, absl::StrCat("SELECT ", kUnitColumns,
+                                           ", session_id FROM units "
+                                           "ORDER BY session_id, position")
+                                  .c_str());
+  for (;;) {
+    absl::StatusOr<bool> row = select_units.Step("list units");
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto it = index.find(select_units.Text(4));
+    if (it != index.end())
+      out[it->second].units.push_back(ReadUnit(select_units));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<UnitRow>> SqliteStore::GetUnit(
+    absl::string_view session_id, absl::string_view unit) {
+  absl::MutexLock lock(&mu_);
+  // The transaction's LockUnit is a plain read here; no transaction needed.
+  return SqliteTransaction(db_, session_id).LockUnit(unit);
+}
+
+absl::StatusOr<std::vector<SessionRun>> SqliteStore::RunningRuns() {
+  absl::MutexLock lock(&mu_);
+  Statement select(db_, absl::StrCat("SELECT ", kRunColumns,
+                                     ", session_id FROM runs WHERE running "
+                                     "ORDER BY session_id, sequence")
+                            .c_str());
+  return ReadAll<SessionRun>(select, "read running runs", [](Statement& s) {
+    return SessionRun{s.Text(5), ReadRun(s, 0)};
+  });
 }
 
 absl::StatusOr<std::vector<RunRow>> SqliteStore::ListRuns(
@@ -455,13 +588,8 @@ absl::StatusOr<std::vector<RunRow>> SqliteStore::ListRuns(
                             .c_str());
   select.Bind(1, session_id);
   select.Bind(2, unit);
-  std::vector<RunRow> runs;
-  for (;;) {
-    absl::StatusOr<bool> row = select.Step("list runs");
-    if (!row.ok()) return row.status();
-    if (!*row) return runs;
-    runs.push_back(ReadRun(select, 0));
-  }
+  return ReadAll<RunRow>(select, "list runs",
+                         [](Statement& s) { return ReadRun(s, 0); });
 }
 
 absl::StatusOr<std::optional<RunRow>> SqliteStore::GetRun(

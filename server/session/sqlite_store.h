@@ -6,12 +6,17 @@
 // transaction is fsynced before the call returns; one transaction per
 // mutating call. Schema version lives in PRAGMA user_version; a file written
 // by a newer schema is refused rather than misread, an older one is migrated
-// in place when opened (version 1 -> 2 adds the runs table). Errors are
-// Unavailable for conditions that may pass (busy, I/O, disk full, cannot open)
-// and Internal otherwise, both carrying SQLite's message.
+// in place when opened (1 -> 2 adds the runs table, 2 -> 3 the session's
+// run sequence counter). Errors are Unavailable for conditions that may pass
+// (busy, I/O, disk full, cannot open) and Internal otherwise, both carrying
+// SQLite's message.
 //
-// One connection is shared under a mutex: SQLite serialises writers anyway,
-// and the manager does its compute outside the store.
+// Locking: one connection shared under a mutex, and every Update a BEGIN
+// IMMEDIATE transaction, which takes SQLite's database-wide write lock up
+// front. Updates therefore serialise (in this process by the mutex, against
+// other processes on the file by the lock), which is the row lock the
+// interface asks for, taken coarsely; LockUnit is a plain read. An Update's
+// body runs once.
 
 #ifndef ACTLAB_SERVER_SESSION_SQLITE_STORE_H_
 #define ACTLAB_SERVER_SESSION_SQLITE_STORE_H_
@@ -38,18 +43,22 @@ class SqliteStore final : public SessionStore {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  absl::StatusOr<std::vector<StoredSession>> LoadAll() override;
   absl::Status CreateSession(const SessionRow& session,
                              absl::Span<const UnitRow> units) override;
   absl::Status DeleteSession(absl::string_view session_id) override;
-  absl::Status Put(absl::string_view session_id,
-                   absl::Span<const UnitRow> units,
-                   absl::Span<const RunRow> runs,
-                   std::optional<absl::Time> session_update_time) override;
+  absl::Status Update(
+      absl::string_view session_id,
+      absl::FunctionRef<absl::Status(SessionTransaction&)> body) override;
+  absl::StatusOr<std::optional<StoredSession>> GetSession(
+      absl::string_view session_id) override;
+  absl::StatusOr<std::vector<StoredSession>> ListSessions() override;
+  absl::StatusOr<std::optional<UnitRow>> GetUnit(
+      absl::string_view session_id, absl::string_view unit) override;
   absl::StatusOr<std::vector<RunRow>> ListRuns(absl::string_view session_id,
                                                absl::string_view unit) override;
   absl::StatusOr<std::optional<RunRow>> GetRun(
       absl::string_view session_id, absl::string_view run_id) override;
+  absl::StatusOr<std::vector<SessionRun>> RunningRuns() override;
 
  private:
   explicit SqliteStore(sqlite3* db);

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -134,8 +136,13 @@ absl::Status ServerProcess::Start() {
   std::filesystem::remove(port_file);
   const std::string log = dir_ + "/server.log";
   std::vector<std::string> args = {"--listen=127.0.0.1:0",
-                                   "--port_file=" + port_file,
-                                   "--store=" + store_path()};
+                                   "--port_file=" + port_file};
+  if (std::none_of(extra_args_.begin(), extra_args_.end(),
+                   [](const std::string& arg) {
+                     return absl::StartsWith(arg, "--store=");
+                   })) {
+    args.push_back("--store=" + store_path());
+  }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = Spawn(binary_, args, log, log);
   if (pid_ < 0) return absl::InternalError("fork failed");

@@ -39,7 +39,9 @@ class TempDir {
 class ServerProcess {
  public:
   // `dir` holds the store (actlab.db), the port file and the server's log.
-  // `extra_args` go to the server after the harness's own flags.
+  // `extra_args` go to the server after the harness's own flags; one that
+  // starts with "--store=" replaces the harness's store (e.g. a PostgreSQL
+  // URL shared by several servers).
   ServerProcess(std::string binary, std::string dir,
                 std::vector<std::string> extra_args = {});
   // Kills the server if it is still running.
@@ -60,6 +62,7 @@ class ServerProcess {
   bool running() const { return pid_ > 0; }
   // "127.0.0.1:PORT" of the running server.
   const std::string& address() const { return address_; }
+  // The SQLite file used unless `extra_args` name another store.
   std::string store_path() const { return dir_ + "/actlab.db"; }
   // Everything the server has written to stdout and stderr so far.
   std::string Log() const;

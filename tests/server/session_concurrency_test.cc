@@ -2,11 +2,13 @@
 //
 // Concurrent calls: Observe on one unit serialises exactly (count and a
 // serial fold), different units and sessions proceed side by side, and
-// FitBoundaries racing Observe leaves a consistent unit.
+// FitBoundaries racing Observe leaves a consistent unit. On both stores:
+// the serialisation comes from the store's transactions, not the manager.
 
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -14,11 +16,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kernels/running_moments.h"
+#include "server/session/postgres_store.h"
 #include "server/session/session_manager.h"
 #include "server/session/sqlite_store.h"
+#include "tests/support/postgres_cluster.h"
 
 namespace actlab {
 namespace {
@@ -28,23 +33,43 @@ namespace fs = std::filesystem;
 constexpr int kThreads = 8;
 constexpr int kCallsPerThread = 25;
 
-class ConcurrencyTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgres };
+
+class ConcurrencyTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           absl::StrCat(
-               "session_concurrency_test_", getpid(), "_",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    std::string name =
+        ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : name) {
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    }
+    if (GetParam() == Backend::kSqlite) {
+      dir_ = fs::path(::testing::TempDir()) /
+             absl::StrCat("session_concurrency_test_", getpid(), "_", name);
+      fs::remove_all(dir_);
+    } else {
+      ACTLAB_SKIP_OR_FAIL_WITHOUT_POSTGRES();
+      absl::StatusOr<PostgresCluster*> cluster = PostgresCluster::Shared();
+      ASSERT_TRUE(cluster.ok()) << cluster.status();
+      absl::StatusOr<std::string> url =
+          (*cluster)->CreateDatabase(absl::AsciiStrToLower(name));
+      ASSERT_TRUE(url.ok()) << url.status();
+      url_ = *url;
+    }
     Reopen();
   }
   void TearDown() override {
     manager_.reset();
-    fs::remove_all(dir_);
+    if (!dir_.empty()) fs::remove_all(dir_);
   }
   void Reopen() {
     manager_.reset();
-    auto store = SqliteStore::Open((dir_ / "sessions.db").string());
+    absl::StatusOr<std::unique_ptr<SessionStore>> store;
+    if (GetParam() == Backend::kSqlite) {
+      store = SqliteStore::Open((dir_ / "sessions.db").string());
+    } else {
+      store = PostgresStore::Open(url_, /*pool_size=*/4);
+    }
     ASSERT_TRUE(store.ok()) << store.status();
     auto manager = SessionManager::Open(*std::move(store), &engine_);
     ASSERT_TRUE(manager.ok()) << manager.status();
@@ -82,6 +107,7 @@ class ConcurrencyTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::string url_;
   BaselineEngine engine_;
   std::unique_ptr<SessionManager> manager_;
 };
@@ -93,7 +119,7 @@ void RunThreads(int n, F f) {
   for (auto& t : threads) t.join();
 }
 
-TEST_F(ConcurrencyTest, IdenticalBatchesFoldExactlyAsSerially) {
+TEST_P(ConcurrencyTest, IdenticalBatchesFoldExactlyAsSerially) {
   const std::string id = Create({"u"});
   const std::vector<float> x = {0.5f, -1.25f, 3, 7.5f, 2, -0.75f};
   RunThreads(kThreads, [&](int) {
@@ -121,7 +147,7 @@ TEST_F(ConcurrencyTest, IdenticalBatchesFoldExactlyAsSerially) {
   EXPECT_EQ(manager_->GetSession(id)->SerializeAsString(), before);
 }
 
-TEST_F(ConcurrencyTest, DifferentBatchesAreCountedExactly) {
+TEST_P(ConcurrencyTest, DifferentBatchesAreCountedExactly) {
   const std::string id = Create({"u"});
   RunThreads(kThreads, [&](int t) {
     // Thread t sends values t + {-1, 0, 1}: mean t, std sqrt(2/3).
@@ -139,7 +165,7 @@ TEST_F(ConcurrencyTest, DifferentBatchesAreCountedExactly) {
   EXPECT_NEAR(sigma, std::sqrt(2.0 / 3), 1e-9);
 }
 
-TEST_F(ConcurrencyTest, UnitsAndSessionsProceedIndependently) {
+TEST_P(ConcurrencyTest, UnitsAndSessionsProceedIndependently) {
   const std::string a = Create({"x", "y"});
   const std::string b = Create({"x", "y"});
   const std::string sessions[] = {a, a, b, b};
@@ -148,7 +174,7 @@ TEST_F(ConcurrencyTest, UnitsAndSessionsProceedIndependently) {
   std::thread reader([&] {
     while (!done) {
       EXPECT_TRUE(manager_->GetSession(a).ok());
-      EXPECT_EQ(manager_->ListSessions().sessions_size(), 2);
+      EXPECT_EQ(manager_->ListSessions()->sessions_size(), 2);
       v1::SampleCurveRequest curve;
       *curve.mutable_unit() = Ref(b, "y");
       EXPECT_TRUE(manager_->SampleCurve(curve).ok());
@@ -167,7 +193,7 @@ TEST_F(ConcurrencyTest, UnitsAndSessionsProceedIndependently) {
   }
 }
 
-TEST_F(ConcurrencyTest, FitRacingObserveLeavesAConsistentUnit) {
+TEST_P(ConcurrencyTest, FitRacingObserveLeavesAConsistentUnit) {
   const std::string id = Create({"u"});
   ASSERT_TRUE(Observe(id, "u", {1, 2, 3}).ok());
   std::atomic<int> succeeded{1};
@@ -201,6 +227,14 @@ TEST_F(ConcurrencyTest, FitRacingObserveLeavesAConsistentUnit) {
   EXPECT_EQ(unit.parameters().right_bound(0), static_cast<float>(m + 3 * s));
   EXPECT_EQ(unit.version(), 1 + succeeded + 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, ConcurrencyTest,
+                         ::testing::Values(Backend::kSqlite,
+                                           Backend::kPostgres),
+                         [](const auto& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite"
+                                                                 : "Postgres";
+                         });
 
 }  // namespace
 }  // namespace actlab

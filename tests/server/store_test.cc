@@ -1,17 +1,29 @@
 // Copyright actlab authors.
+//
+// One storage suite, run against both SessionStore backends: SQLite on a
+// file, and PostgreSQL on a throwaway cluster this binary starts (a fresh
+// database per test). Then the checks only one backend has: SQLite's file
+// handling, PostgreSQL's reconnects.
 
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/session/postgres_store.h"
 #include "server/session/sqlite_store.h"
+#include "tests/support/postgres_cluster.h"
 
 namespace actlab {
 namespace {
@@ -19,30 +31,66 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class StoreTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgres };
+
+std::string TestName() {
+  return ::testing::UnitTest::GetInstance()->current_test_info()->name();
+}
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           absl::StrCat(
-               "store_test_", getpid(), "_",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    path_ = (dir_ / "nested" / "dirs" / "sessions.db").string();
+    if (GetParam() == Backend::kSqlite) {
+      dir_ = fs::path(::testing::TempDir()) /
+             absl::StrCat("store_test_", getpid(), "_", SanitizedName());
+      fs::remove_all(dir_);
+      target_ = (dir_ / "nested" / "dirs" / "sessions.db").string();
+      return;
+    }
+    ACTLAB_SKIP_OR_FAIL_WITHOUT_POSTGRES();
+    absl::StatusOr<PostgresCluster*> cluster = PostgresCluster::Shared();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *cluster;
+    db_ = absl::AsciiStrToLower(SanitizedName());
+    absl::StatusOr<std::string> url = cluster_->CreateDatabase(db_);
+    ASSERT_TRUE(url.ok()) << url.status();
+    target_ = *url;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
 
-  std::unique_ptr<SqliteStore> OpenStore() {
-    auto store = SqliteStore::Open(path_);
+  static std::string SanitizedName() {
+    std::string name = TestName();
+    for (char& c : name) {
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    }
+    return name;
+  }
+
+  absl::StatusOr<std::unique_ptr<SessionStore>> Open() {
+    if (GetParam() == Backend::kSqlite) return SqliteStore::Open(target_);
+    return PostgresStore::Open(target_, /*pool_size=*/4);
+  }
+
+  std::unique_ptr<SessionStore> OpenStore() {
+    auto store = Open();
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? *std::move(store) : nullptr;
   }
 
   // A query on a separate connection, as another process would see it.
-  std::string QueryText(const char* sql) {
+  std::string QueryText(const std::string& sql) {
+    if (GetParam() == Backend::kPostgres) {
+      absl::StatusOr<std::string> out = cluster_->Query(db_, sql);
+      EXPECT_TRUE(out.ok()) << out.status();
+      return out.ok() ? *out : "";
+    }
     sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_open(target_.c_str(), &db), SQLITE_OK);
     sqlite3_stmt* stmt = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr),
+              SQLITE_OK);
     std::string out;
     if (sqlite3_step(stmt) == SQLITE_ROW) {
       out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
@@ -52,8 +100,16 @@ class StoreTest : public ::testing::Test {
     return out;
   }
 
+  std::string SchemaVersion() {
+    return QueryText(GetParam() == Backend::kSqlite
+                         ? "PRAGMA user_version"
+                         : "SELECT MAX(version) FROM actlab_schema");
+  }
+
   fs::path dir_;
-  std::string path_;
+  std::string target_;  // file path or URL
+  PostgresCluster* cluster_ = nullptr;
+  std::string db_;
 };
 
 SessionRow Session(const std::string& id, int64_t t) {
@@ -66,6 +122,11 @@ UnitRow Unit(const std::string& name, int64_t position, int64_t version) {
           std::string("state\0of ", 9) + name + std::to_string(version)};
 }
 
+RunRow RunOf(int64_t sequence, const std::string& unit, bool running) {
+  return {absl::StrCat("run-", sequence), sequence, unit, running,
+          std::string("rec\0\xff", 5) + std::to_string(sequence)};
+}
+
 void ExpectUnitEq(const UnitRow& a, const UnitRow& b) {
   EXPECT_EQ(a.name, b.name);
   EXPECT_EQ(a.position, b.position);
@@ -73,125 +134,374 @@ void ExpectUnitEq(const UnitRow& a, const UnitRow& b) {
   EXPECT_EQ(a.state, b.state);
 }
 
-TEST_F(StoreTest, OpenCreatesDirectoriesSchemaAndWal) {
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  EXPECT_TRUE(fs::exists(path_));
-  EXPECT_EQ(QueryText("PRAGMA user_version"), "2");
-  EXPECT_EQ(QueryText("PRAGMA journal_mode"), "wal");
-  auto all = store->LoadAll();
-  ASSERT_TRUE(all.ok()) << all.status();
-  EXPECT_TRUE(all->empty());
+void ExpectRunEq(const RunRow& a, const RunRow& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.sequence, b.sequence);
+  EXPECT_EQ(a.unit, b.unit);
+  EXPECT_EQ(a.running, b.running);
+  EXPECT_EQ(a.record, b.record);
 }
 
-TEST_F(StoreTest, RoundTripsAcrossReopen) {
+// Writes `units` (and the session's update time, when given) in one Update.
+absl::Status PutUnits(SessionStore& store, const std::string& session,
+                      std::vector<UnitRow> units,
+                      std::optional<absl::Time> update_time = std::nullopt) {
+  return store.Update(session, [&](SessionTransaction& txn) {
+    for (const UnitRow& unit : units) {
+      absl::Status s = txn.PutUnit(unit);
+      if (!s.ok()) return s;
+    }
+    return update_time ? txn.SetUpdateTime(*update_time) : absl::OkStatus();
+  });
+}
+
+TEST_P(StoreTest, OpenCreatesTheSchemaWithItsVersion) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(SchemaVersion(), GetParam() == Backend::kSqlite ? "3" : "1");
+  auto all = store->ListSessions();
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_TRUE(all->empty());
+  // Opening again (another replica) keeps the schema.
+  ASSERT_NE(OpenStore(), nullptr);
+}
+
+TEST_P(StoreTest, RoundTripsAcrossReopen) {
   {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
-    const UnitRow units[] = {Unit("b", 0, 1), Unit("a", 1, 1)};
-    ASSERT_TRUE(store->CreateSession(Session("s2", 200), units).ok());
+    ASSERT_TRUE(store
+                    ->CreateSession(Session("s2", 200),
+                                    {Unit("b", 0, 1), Unit("a", 1, 1)})
+                    .ok());
     ASSERT_TRUE(store->CreateSession(Session("s1", 100), {}).ok());
     // Overwrite one unit, add another, touch the session.
-    const UnitRow put[] = {Unit("a", 1, 2), Unit("c", 2, 1)};
-    ASSERT_TRUE(store->PutUnits("s2", put, absl::FromUnixNanos(999)).ok());
+    ASSERT_TRUE(PutUnits(*store, "s2", {Unit("a", 1, 2), Unit("c", 2, 1)},
+                         absl::FromUnixNanos(999))
+                    .ok());
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  auto all = store->LoadAll();
+  auto all = store->ListSessions();
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].session.id, "s1");  // ordered by create time
   EXPECT_TRUE((*all)[0].units.empty());
-  const StoredSession& s2 = (*all)[1];
-  EXPECT_EQ(s2.session.id, "s2");
-  EXPECT_EQ(s2.session.display_name, "display s2");
-  EXPECT_EQ(s2.session.create_time, absl::FromUnixNanos(200));
-  EXPECT_EQ(s2.session.update_time, absl::FromUnixNanos(999));
-  ASSERT_EQ(s2.units.size(), 3u);  // ordered by position
-  ExpectUnitEq(s2.units[0], Unit("b", 0, 1));
-  ExpectUnitEq(s2.units[1], Unit("a", 1, 2));
-  ExpectUnitEq(s2.units[2], Unit("c", 2, 1));
+  auto got = store->GetSession("s2");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  for (const StoredSession* s2 : {&(*all)[1], &**got}) {
+    EXPECT_EQ(s2->session.id, "s2");
+    EXPECT_EQ(s2->session.display_name, "display s2");
+    EXPECT_EQ(s2->session.create_time, absl::FromUnixNanos(200));
+    EXPECT_EQ(s2->session.update_time, absl::FromUnixNanos(999));
+    ASSERT_EQ(s2->units.size(), 3u);  // ordered by position
+    ExpectUnitEq(s2->units[0], Unit("b", 0, 1));
+    ExpectUnitEq(s2->units[1], Unit("a", 1, 2));
+    ExpectUnitEq(s2->units[2], Unit("c", 2, 1));
+  }
+  auto unit = store->GetUnit("s2", "a");
+  ASSERT_TRUE(unit.ok() && unit->has_value());
+  ExpectUnitEq(**unit, Unit("a", 1, 2));
+  EXPECT_FALSE(store->GetUnit("s2", "zz")->has_value());
+  EXPECT_FALSE(store->GetUnit("nope", "a")->has_value());
+  EXPECT_FALSE(store->GetSession("nope")->has_value());
 }
 
-TEST_F(StoreTest, PutUnitsWithoutSessionTimeLeavesSessionRow) {
+TEST_P(StoreTest, UpdateWithoutSessionTimeLeavesSessionRow) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  const UnitRow units[] = {Unit("a", 0, 1)};
-  ASSERT_TRUE(store->CreateSession(Session("s", 10), units).ok());
-  const UnitRow put[] = {Unit("a", 0, 7)};
-  ASSERT_TRUE(store->PutUnits("s", put, std::nullopt).ok());
+  ASSERT_TRUE(store->CreateSession(Session("s", 10), {Unit("a", 0, 1)}).ok());
+  ASSERT_TRUE(PutUnits(*store, "s", {Unit("a", 0, 7)}).ok());
   EXPECT_EQ(QueryText("SELECT update_time_ns FROM sessions"), "11");
   EXPECT_EQ(QueryText("SELECT version FROM units"), "7");
 }
 
-TEST_F(StoreTest, DeleteSessionRemovesItsUnitsOnly) {
+TEST_P(StoreTest, DeleteSessionRemovesItsUnitsAndRunsOnly) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  const UnitRow units[] = {Unit("a", 0, 1), Unit("b", 1, 1)};
-  ASSERT_TRUE(store->CreateSession(Session("s1", 1), units).ok());
-  ASSERT_TRUE(store->CreateSession(Session("s2", 2), units).ok());
+  for (const char* id : {"s1", "s2"}) {
+    ASSERT_TRUE(
+        store->CreateSession(Session(id, 1), {Unit("a", 0, 1), Unit("b", 1, 1)})
+            .ok());
+    ASSERT_TRUE(store
+                    ->Update(id,
+                             [](SessionTransaction& txn) {
+                               return txn.PutRun(RunOf(1, "a", true));
+                             })
+                    .ok());
+  }
   ASSERT_TRUE(store->DeleteSession("s1").ok());
-  auto all = store->LoadAll();
+  EXPECT_TRUE(IsNoSuchSession(store->DeleteSession("s1")));
+  auto all = store->ListSessions();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ((*all)[0].session.id, "s2");
   EXPECT_EQ((*all)[0].units.size(), 2u);
   EXPECT_EQ(QueryText("SELECT count(*) FROM units"), "2");
+  EXPECT_EQ(QueryText("SELECT count(*) FROM runs"), "1");
+  EXPECT_TRUE(store->ListRuns("s1", "")->empty());
 }
 
-TEST_F(StoreTest, FailedCallChangesNothing) {
+TEST_P(StoreTest, FailedCallsChangeNothing) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  const UnitRow units[] = {Unit("a", 0, 1)};
-  ASSERT_TRUE(store->CreateSession(Session("s", 1), units).ok());
+  ASSERT_TRUE(store->CreateSession(Session("s", 1), {Unit("a", 0, 1)}).ok());
 
   // Duplicate id: the constraint fails after nothing was committed.
-  const UnitRow other[] = {Unit("z", 0, 1)};
-  absl::Status s = store->CreateSession(Session("s", 5), other);
+  absl::Status s = store->CreateSession(Session("s", 5), {Unit("z", 0, 1)});
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  EXPECT_THAT(s.message(), HasSubstr("UNIQUE"));
+  EXPECT_THAT(s.message(), HasSubstr("session store"));
 
-  // A missing session: the unit write is rolled back with the transaction.
-  const UnitRow put[] = {Unit("a", 0, 9)};
-  s = store->PutUnits("missing", put, absl::FromUnixNanos(3));
-  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  s = store->PutUnits("missing", put, std::nullopt);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  EXPECT_THAT(s.message(), HasSubstr("FOREIGN KEY"));
+  // A missing session: the body never runs.
+  bool ran = false;
+  s = store->Update("missing", [&](SessionTransaction&) {
+    ran = true;
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(IsNoSuchSession(s)) << s;
+  EXPECT_FALSE(ran);
 
-  auto all = store->LoadAll();
-  ASSERT_TRUE(all.ok());
-  ASSERT_EQ(all->size(), 1u);
-  EXPECT_EQ((*all)[0].session.create_time, absl::FromUnixNanos(1));
-  ASSERT_EQ((*all)[0].units.size(), 1u);
-  ExpectUnitEq((*all)[0].units[0], Unit("a", 0, 1));
+  // A failing body rolls back what it wrote, and its status comes back
+  // unchanged (a NotFound of its own is not a missing session).
+  s = store->Update("s", [](SessionTransaction& txn) {
+    absl::Status put = txn.PutUnit(Unit("a", 0, 9));
+    if (!put.ok()) return put;
+    put = txn.PutRun(RunOf(1, "a", true));
+    if (!put.ok()) return put;
+    put = txn.SetUpdateTime(absl::FromUnixNanos(77));
+    if (!put.ok()) return put;
+    return absl::NotFoundError("the body's own");
+  });
+  EXPECT_EQ(s, absl::NotFoundError("the body's own"));
+  EXPECT_FALSE(IsNoSuchSession(s));
+
+  auto got = store->GetSession("s");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->session.create_time, absl::FromUnixNanos(1));
+  EXPECT_EQ((*got)->session.update_time, absl::FromUnixNanos(2));
+  ASSERT_EQ((*got)->units.size(), 1u);
+  ExpectUnitEq((*got)->units[0], Unit("a", 0, 1));
+  EXPECT_TRUE(store->ListRuns("s", "")->empty());
 }
 
-TEST_F(StoreTest, UnopenablePathIsUnavailable) {
+TEST_P(StoreTest, RunsRoundTripAndSequencesAreDrawnOnce) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->CreateSession(Session("s", 1), {Unit("a", 0, 1), Unit("b", 1, 1)})
+          .ok());
+  std::vector<int64_t> drawn;
+  for (const char* unit : {"a", "b", "a"}) {
+    ASSERT_TRUE(store
+                    ->Update("s",
+                             [&](SessionTransaction& txn) -> absl::Status {
+                               absl::StatusOr<int64_t> seq =
+                                   txn.NextRunSequence();
+                               if (!seq.ok()) return seq.status();
+                               drawn.push_back(*seq);
+                               return txn.PutRun(RunOf(*seq, unit, *seq != 1));
+                             })
+                    .ok());
+  }
+  EXPECT_EQ(drawn, (std::vector<int64_t>{1, 2, 3}));
+  // A rolled-back draw is returned.
+  ASSERT_FALSE(store
+                   ->Update("s",
+                            [](SessionTransaction& txn) {
+                              EXPECT_EQ(*txn.NextRunSequence(), 4);
+                              return absl::AbortedError("no");
+                            })
+                   .ok());
+
+  auto runs = store->ListRuns("s", "");
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 3u);
+  ExpectRunEq((*runs)[0], RunOf(1, "a", false));
+  ExpectRunEq((*runs)[2], RunOf(3, "a", true));
+  EXPECT_EQ(store->ListRuns("s", "a")->size(), 2u);
+  auto one = store->GetRun("s", "run-2");
+  ASSERT_TRUE(one.ok() && one->has_value());
+  ExpectRunEq(**one, RunOf(2, "b", true));
+  EXPECT_FALSE(store->GetRun("s", "run-9")->has_value());
+
+  auto running = store->RunningRuns();
+  ASSERT_TRUE(running.ok());
+  ASSERT_EQ(running->size(), 2u);
+  EXPECT_EQ((*running)[0].session_id, "s");
+  ExpectRunEq((*running)[0].run, RunOf(2, "b", true));
+
+  // Overwrite a run (it ends); read the unit's running runs in a
+  // transaction, and the positions.
+  ASSERT_TRUE(store
+                  ->Update("s",
+                           [](SessionTransaction& txn) -> absl::Status {
+                             absl::StatusOr<std::vector<RunRow>> open =
+                                 txn.RunningRuns("a");
+                             EXPECT_TRUE(open.ok());
+                             EXPECT_EQ(open->size(), 1u);
+                             EXPECT_EQ(*txn.NextPosition(), 2);
+                             EXPECT_EQ(txn.LockUnits()->size(), 2u);
+                             return txn.PutRun(RunOf(3, "a", false));
+                           })
+                  .ok());
+  EXPECT_EQ(store->RunningRuns()->size(), 1u);
+}
+
+// The property replicas rely on: two stores (two processes' worth of
+// connections) updating one unit at once never lose an update.
+TEST_P(StoreTest, ConcurrentUpdatesOfOneUnitFromTwoStoresLoseNothing) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(first->CreateSession(Session("s", 1), {Unit("a", 0, 0)}).ok());
+  constexpr int kThreads = 4, kUpdates = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    SessionStore* store = t % 2 ? second.get() : first.get();
+    threads.emplace_back([store, &failures] {
+      for (int i = 0; i < kUpdates; ++i) {
+        absl::Status s =
+            store->Update("s", [](SessionTransaction& txn) -> absl::Status {
+              absl::StatusOr<std::optional<UnitRow>> unit = txn.LockUnit("a");
+              if (!unit.ok()) return unit.status();
+              // Read, then write back one more, with a pause between, as a
+              // computation would.
+              std::this_thread::yield();
+              return txn.PutUnit(Unit("a", 0, (*unit)->version + 1));
+            });
+        if (!s.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  auto unit = first->GetUnit("s", "a");
+  ASSERT_TRUE(unit.ok() && unit->has_value());
+  EXPECT_EQ((*unit)->version, kThreads * kUpdates);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::kSqlite,
+                                           Backend::kPostgres),
+                         [](const auto& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite"
+                                                                 : "Postgres";
+                         });
+
+// --- SQLite only: the file. ---
+
+class SqliteFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           absl::StrCat("sqlite_file_test_", getpid(), "_", TestName());
+    fs::remove_all(dir_);
+    path_ = (dir_ / "nested" / "sessions.db").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(SqliteFileTest, OpenCreatesDirectoriesAndUsesWal) {
+  ASSERT_TRUE(SqliteStore::Open(path_).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+               "wal");
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteFileTest, UnopenablePathIsUnavailable) {
   fs::create_directories(path_);  // a directory where the file should be
   auto store = SqliteStore::Open(path_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(store.status().message(), HasSubstr("session store"));
 }
 
-TEST_F(StoreTest, ParentIsAFileIsUnavailable) {
+TEST_F(SqliteFileTest, ParentIsAFileIsUnavailable) {
   fs::create_directories(dir_);
   std::ofstream(dir_ / "nested") << "not a directory";
   auto store = SqliteStore::Open(path_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
 }
 
-TEST_F(StoreTest, RefusesNewerSchema) {
-  ASSERT_NE(OpenStore(), nullptr);
+TEST_F(SqliteFileTest, RefusesNewerSchema) {
+  ASSERT_TRUE(SqliteStore::Open(path_).ok());
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(
-      sqlite3_exec(db, "PRAGMA user_version = 3", nullptr, nullptr, nullptr),
+      sqlite3_exec(db, "PRAGMA user_version = 4", nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);
   auto store = SqliteStore::Open(path_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(store.status().message(), HasSubstr("schema version 3"));
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 4"));
+}
+
+// --- PostgreSQL only: the server and the connections. ---
+
+class PostgresOnlyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ACTLAB_SKIP_OR_FAIL_WITHOUT_POSTGRES();
+    absl::StatusOr<PostgresCluster*> cluster = PostgresCluster::Shared();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *cluster;
+    db_ = absl::AsciiStrToLower(absl::StrCat("only_", TestName()));
+    absl::StatusOr<std::string> url = cluster_->CreateDatabase(db_);
+    ASSERT_TRUE(url.ok()) << url.status();
+    url_ = *url;
+  }
+
+  PostgresCluster* cluster_ = nullptr;
+  std::string db_, url_;
+};
+
+TEST_F(PostgresOnlyTest, RefusesNewerSchema) {
+  ASSERT_TRUE(PostgresStore::Open(url_, 1).ok());
+  ASSERT_TRUE(
+      cluster_->Query(db_, "INSERT INTO actlab_schema VALUES (2)").ok());
+  auto store = PostgresStore::Open(url_, 1);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 2"));
+}
+
+TEST_F(PostgresOnlyTest, LostConnectionsAreReopened) {
+  auto store = PostgresStore::Open(url_, 2);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->CreateSession(Session("s", 1), {Unit("a", 0, 1)}).ok());
+  // The server drops every connection of the store, as a failover would.
+  ASSERT_TRUE(cluster_
+                  ->Query(db_,
+                          "SELECT count(pg_terminate_backend(pid)) FROM "
+                          "pg_stat_activity WHERE datname = current_database() "
+                          "AND pid <> pg_backend_pid()")
+                  .ok());
+  EXPECT_TRUE(PutUnits(**store, "s", {Unit("a", 0, 2)}).ok());
+  auto unit = (*store)->GetUnit("s", "a");
+  ASSERT_TRUE(unit.ok()) << unit.status();
+  EXPECT_EQ((*unit)->version, 2);
+}
+
+TEST_F(PostgresOnlyTest, UnreachableServerIsUnavailable) {
+  const std::string url = absl::StrCat(
+      "postgresql://actlab@127.0.0.1:", cluster_->port() == 1 ? 2 : 1, "/x");
+  auto store = PostgresStore::Open(url, 1);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(store.status().message(), HasSubstr("session store"));
+  EXPECT_FALSE(PostgresStore::Open("/var/lib/x.db", 1).ok());
+  EXPECT_TRUE(PostgresStore::IsUrl("postgres://h/db"));
+  EXPECT_FALSE(PostgresStore::IsUrl("var/actlab.db"));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/session/training_settings.h"
 #include "server/session/unit_record.pb.h"
 #include "tests/server/train_test_util.h"
 
@@ -477,7 +478,11 @@ TEST_F(TrainFitTest, RunsLeftRunningAreClosedOrResumedOnOpen) {
     run.set_kind(v1::Run::FIT);
     run.set_state(v1::Run::RUNNING);
     RunRow row{"run-000002", 2, "act", true, record.SerializeAsString()};
-    ASSERT_TRUE((*store)->Put(session, {}, {row}, std::nullopt).ok());
+    ASSERT_TRUE(
+        (*store)
+            ->Update(session,
+                     [&](SessionTransaction& txn) { return txn.PutRun(row); })
+            .ok());
   }
   Reopen();
   const std::vector<v1::Run> runs = Runs(session);
@@ -490,18 +495,65 @@ TEST_F(TrainFitTest, RunsLeftRunningAreClosedOrResumedOnOpen) {
   EXPECT_EQ(response->run_id(), "run-000001");
 }
 
-// A file of schema version 1 (this server's tables minus runs, which is all
-// version 1 had) is migrated on open and keeps its sessions.
+// Replicas share a store, so a manager opening it with a lease closes only
+// the Fits that stopped checkpointing: the others belong to live replicas.
+TEST_F(TrainFitTest, WithALeaseOnlyFitsPastItAreClosedOnOpen) {
+  const std::string session = CreateFixed(16);
+  manager_.reset();
+  const absl::Time now = absl::Now();
+  {
+    auto store = SqliteStore::Open(DbPath());
+    ASSERT_TRUE(store.ok());
+    for (absl::Time written : {now, now - absl::Minutes(10)}) {
+      ASSERT_TRUE(
+          (*store)
+              ->Update(
+                  session,
+                  [&](SessionTransaction& txn) -> absl::Status {
+                    absl::StatusOr<int64_t> sequence = txn.NextRunSequence();
+                    if (!sequence.ok()) return sequence.status();
+                    session::RunRecord record;
+                    record.set_sequence(*sequence);
+                    record.set_write_unix_nanos(absl::ToUnixNanos(written));
+                    v1::Run& run = *record.mutable_run();
+                    run.set_id(RunId(*sequence));
+                    run.set_unit("act");
+                    run.set_kind(v1::Run::FIT);
+                    run.set_state(v1::Run::RUNNING);
+                    return txn.PutRun({run.id(), *sequence, "act", true,
+                                       record.SerializeAsString()});
+                  })
+              .ok());
+    }
+  }
+  auto store = SqliteStore::Open(DbPath());
+  ASSERT_TRUE(store.ok());
+  auto manager =
+      SessionManager::Open(*std::move(store), &engine_, absl::Minutes(2));
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  manager_ = *std::move(manager);
+  const std::vector<v1::Run> runs = Runs(session);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].state(), v1::Run::RUNNING);
+  EXPECT_EQ(runs[1].state(), v1::Run::FAILED);
+  EXPECT_THAT(runs[1].message(), HasSubstr("server stopped"));
+}
+
+// A file of schema version 1 (this server's tables minus runs and the run
+// counter, which is all version 1 had) is migrated on open and keeps its
+// sessions.
 TEST_F(TrainFitTest, MigratesSchemaVersion1) {
   const std::string session = CreateFixed(16);
   const std::string unit = Get(session).SerializeAsString();
   manager_.reset();
-  Exec("DROP TABLE runs; PRAGMA user_version = 1;");
+  Exec(
+      "DROP TABLE runs; ALTER TABLE sessions DROP COLUMN last_run_sequence; "
+      "PRAGMA user_version = 1;");
   ASSERT_EQ(Query("PRAGMA user_version"), "1");
   ASSERT_EQ(Query("SELECT count(*) FROM sqlite_master WHERE name = 'runs'"),
             "0");
   Reopen();
-  EXPECT_EQ(Query("PRAGMA user_version"), "2");
+  EXPECT_EQ(Query("PRAGMA user_version"), "3");
   EXPECT_EQ(Get(session).SerializeAsString(), unit);
   EXPECT_TRUE(Runs(session).empty());
   ASSERT_TRUE(Step(StepRequest(session, {1}, {0.5f}, {1.0f})).ok());
