@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <utility>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
@@ -35,6 +37,13 @@ const std::vector<FlagSpec>& GlobalFlags() {
        "deadline of every call (default 30; for fit, 1 hour)"},
       {"max_message_mb", "MB",
        "largest message sent or received (default 256)"},
+      {"tls_ca", "FILE",
+       "use TLS, trusting the CA certificate in FILE (PEM; default: "
+       "$ACTLAB_TLS_CA, else plaintext)"},
+      {"tls_cert", "FILE",
+       "client certificate (PEM) for servers that "
+       "verify clients; needs --tls_key"},
+      {"tls_key", "FILE", "private key (PEM) of --tls_cert"},
       {"help", "", "print usage"},
   };
   return *flags;
@@ -180,6 +189,26 @@ absl::StatusOr<ConnectionOptions> MakeConnectionOptions(
         absl::StrCat("--max_message_mb must be in [1, ", kMaxMessageMb, "]"));
   }
   options.max_message_mb = static_cast<int>(*mb);
+
+  const char* env_tls_ca = std::getenv("ACTLAB_TLS_CA");
+  const std::string ca =
+      pick("tls_ca").Get("tls_ca", env_tls_ca == nullptr ? "" : env_tls_ca);
+  const std::string cert = pick("tls_cert").Get("tls_cert", "");
+  const std::string key = pick("tls_key").Get("tls_key", "");
+  if (cert.empty() != key.empty()) {
+    return UsageError("--tls_cert and --tls_key go together");
+  }
+  if (ca.empty() && !cert.empty()) {
+    return UsageError("--tls_cert needs --tls_ca (TLS) as well");
+  }
+  for (auto [path, pem] : {std::pair{&ca, &options.tls_ca_pem},
+                           std::pair{&cert, &options.tls_cert_pem},
+                           std::pair{&key, &options.tls_key_pem}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> contents = ReadFile(*path);
+    if (!contents.ok()) return contents.status();
+    *pem = *std::move(contents);
+  }
   return options;
 }
 

@@ -14,8 +14,16 @@ Connection::Connection(const ConnectionOptions& options)
   const int max_bytes = options.max_message_mb * 1024 * 1024;
   arguments.SetMaxReceiveMessageSize(max_bytes);
   arguments.SetMaxSendMessageSize(max_bytes);
-  channel_ = grpc::CreateCustomChannel(
-      server_, grpc::InsecureChannelCredentials(), arguments);
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
+  if (!options.tls_ca_pem.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_ca_pem;
+    ssl.pem_cert_chain = options.tls_cert_pem;
+    ssl.pem_private_key = options.tls_key_pem;
+    credentials = grpc::SslCredentials(ssl);
+  }
+  channel_ = grpc::CreateCustomChannel(server_, credentials, arguments);
   actlab_ = v1::Actlab::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
 }

@@ -27,6 +27,12 @@ struct ConnectionOptions {
   bool timeout_given = false;
   // Both directions; gRPC's 4 MiB default is too small for real tensors.
   int max_message_mb = 256;
+  // TLS when tls_ca_pem is set: the CA that signed the server's
+  // certificate, and optionally this client's certificate and key for
+  // servers that verify clients. PEM contents, not paths.
+  std::string tls_ca_pem;
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
 };
 
 class Connection {
