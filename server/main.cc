@@ -1,7 +1,8 @@
 // Copyright actlab authors.
 //
 // actlab-server: serves actlab.v1.Actlab, grpc.health.v1 and reflection.
-// SIGTERM or SIGINT flips health to NOT_SERVING, stops taking calls, lets
+// SIGTERM or SIGINT flips health to NOT_SERVING, keeps serving for
+// --drain_delay_seconds so probes see it, then stops taking calls, lets
 // in-flight ones finish within --grace_seconds, and exits 0.
 
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -56,6 +58,11 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "Private key (PEM) of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "With TLS, require client certificates signed by this CA (PEM).");
+ABSL_FLAG(int, drain_delay_seconds, 0,
+          "On SIGTERM, how long health reports NOT_SERVING while calls are "
+          "still taken, so load balancers and Kubernetes readiness probes "
+          "see it and stop routing here before the server stops listening. "
+          "Counts toward --grace_seconds.");
 ABSL_FLAG(int, grace_seconds, 20,
           "On SIGTERM, how long in-flight calls may take to finish. Below "
           "Kubernetes' default 30 s termination grace period.");
@@ -244,12 +251,15 @@ int Run() {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   Log(absl::StrCat("received ", strsignal(signal_number),
-                   "; draining for up "
-                   "to ",
-                   absl::GetFlag(FLAGS_grace_seconds), " s"));
+                   "; draining for up to ", absl::GetFlag(FLAGS_grace_seconds),
+                   " s"));
+  const auto deadline =
+      std::chrono::system_clock::now() +
+      std::chrono::seconds(absl::GetFlag(FLAGS_grace_seconds));
   health->SetServingStatus(false);
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::seconds(absl::GetFlag(FLAGS_grace_seconds)));
+  std::this_thread::sleep_for(
+      std::chrono::seconds(absl::GetFlag(FLAGS_drain_delay_seconds)));
+  server->Shutdown(deadline);
   server->Wait();
   Log("stopped");
   return 0;

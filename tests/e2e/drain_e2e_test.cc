@@ -26,13 +26,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using HealthResponse = grpc::health::v1::HealthCheckResponse;
 
+constexpr int kDrainDelaySeconds = 1;
+
 class DrainTest : public ::testing::Test {
  protected:
   void StartServer(int grace_seconds) {
     server_ = std::make_unique<ServerProcess>(
         ACTLAB_SERVER_BINARY, dir_.path(),
         std::vector<std::string>{
-            absl::StrCat("--grace_seconds=", grace_seconds)});
+            absl::StrCat("--grace_seconds=", grace_seconds),
+            absl::StrCat("--drain_delay_seconds=", kDrainDelaySeconds)});
     ASSERT_TRUE(server_->Start().ok());
     channel_ = grpc::CreateChannel(server_->address(),
                                    grpc::InsecureChannelCredentials());
@@ -101,18 +104,25 @@ class DrainTest : public ::testing::Test {
       if (health != "SERVING") break;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    EXPECT_NE(health, "SERVING");
+    // During the drain delay a probe gets the answer itself, not a refusal.
+    EXPECT_EQ(health, "NOT_SERVING");
     EXPECT_LT(Clock::now() - signalled, std::chrono::seconds(1));
-    v1::ListSessionsResponse list;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(2));
-    // A new channel: an existing one could carry the call on a connection
-    // the server is still closing.
-    auto fresh = v1::Actlab::NewStub(grpc::CreateChannel(
-        server_->address(), grpc::InsecureChannelCredentials()));
-    const grpc::Status refused =
-        fresh->ListSessions(&context, v1::ListSessionsRequest(), &list);
+    // After it the server stops listening. Each attempt uses a new channel:
+    // an existing one could carry the call on a connection the server is
+    // still closing.
+    grpc::Status refused;
+    while (Clock::now() - signalled <
+           std::chrono::seconds(kDrainDelaySeconds + 3)) {
+      v1::ListSessionsResponse list;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(1));
+      auto fresh = v1::Actlab::NewStub(grpc::CreateChannel(
+          server_->address(), grpc::InsecureChannelCredentials()));
+      refused = fresh->ListSessions(&context, v1::ListSessionsRequest(), &list);
+      if (!refused.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     EXPECT_FALSE(refused.ok());
   }
 
