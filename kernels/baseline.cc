@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <new>
-#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -15,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "kernels/kernel_threads.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace actlab {
@@ -288,12 +288,6 @@ struct CachedPrimitive {
   int64_t elements = 0;
 };
 
-// oneDNN's OpenMP runtime forks a team for every call. Below this size the
-// fork and barrier cost more than the work, and while other processes load
-// the cores a waiting team stalls a small call by milliseconds, so such
-// calls run on the calling thread alone. The PWLU kernels use the same bound.
-constexpr int64_t kParallelMinElements = int64_t{1} << 16;
-
 // Sets the calling thread's OpenMP team size for one scope. The setting is
 // per thread, so concurrent calls do not disturb each other.
 class ScopedOmpThreads {
@@ -465,8 +459,8 @@ class BaselineEngine::PrimitiveCache {
   // Runs `p` on a stream of its own, so concurrent calls never share one.
   void Execute(const CachedPrimitive& p,
                std::unordered_map<int, dnnl::memory> args) const {
-    std::optional<ScopedOmpThreads> single_thread;
-    if (p.elements < kParallelMinElements) single_thread.emplace(1);
+    // oneDNN forks an OpenMP team of the calling thread's size.
+    ScopedOmpThreads threads(KernelThreadsFor(p.elements));
     dnnl::stream stream(engine_);
     if (p.scratchpad.get_size() > 0) {
       args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(p.scratchpad, engine_));
