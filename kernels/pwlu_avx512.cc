@@ -3,10 +3,14 @@
 // AVX-512 PWLU kernels. Compiled with AVX-512 flags (kernels/CMakeLists.txt);
 // only reached after PwluIsaSupported(PwluIsa::kAvx512).
 //
-// Forward uses the lerp tables (pwlu_kernels.h): one FMA gives the region and
-// the fraction, two lookups and one FMA the value. "regtable" keeps the
-// N + 2 <= 32 entry tables in zmm registers and looks them up with
-// permutexvar / permutex2var; "gather" reads them with vgatherdps for any N.
+// Forward. "regtable" (N + 2 <= 32) and "regtable64" (N <= 64) keep the
+// base-point tables (pwlu_kernels.h) in one, two or four zmm registers per
+// table: one FMA, a clamp and a rounding conversion give the region, three
+// permutexvar / permutex2var lookups, a subtraction and an FMA the value
+// (9 vector ops; the lerp form took 12). Four registers add a blend on bit 5
+// of the index per lookup; for N + 2 > 64 the registers hold the N interval
+// entries and the tails come from two exact compares on x. "gather" reads
+// the lerp tables with vgatherdps for any N: two gathers instead of three.
 //
 // Backward classifies regions with exact compares (x == B_L is interior,
 // x == B_R the right tail), writes dx, and stages each vector's histogram
@@ -18,7 +22,9 @@
 // about half in each stream; taking slots and pairs straight from registers
 // (extracts into general registers) measured slower, ~13 ns. Masked
 // per-region compares would cost three vector ops per region per vector
-// (54 for N = 16).
+// (54 for N = 16), and per-lane histograms updated with vgatherdpd /
+// vscatterdpd (conflict-free, lane-private copies) measured 1.7x slower than
+// the scalar stream (68 vs 40 us for 64 x 1024 elements, N = 16).
 
 #include <immintrin.h>
 
@@ -31,6 +37,7 @@
 // about it at every inlined use (GCC bug 105593); the values are fully
 // written by the instruction.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace actlab {
 namespace {
@@ -51,24 +58,34 @@ constexpr int kMaxRegions = kPwluMaxIntervals + 2;
 // large N).
 constexpr int kHistogramFloats = 4 * 2 * ((kMaxRegions + 1 + 7) / 8 * 8);
 
-// One or two zmm registers holding a table of up to 16 or 32 entries.
+// One, two or four zmm registers holding a table of up to 16, 32 or 64
+// entries. Four registers take two permutex2var and a blend on bit 5 of the
+// index.
 template <int kRegs>
 class RegisterTable {
  public:
-  // Tables are padded to at least 32 entries (PwluTableStride).
-  explicit RegisterTable(const float* t)
-      : lo_(_mm512_loadu_ps(t)), hi_(_mm512_loadu_ps(t + kLanes)) {}
+  // Tables are padded to at least 32 entries, 64 beyond 32 (PwluTableStride).
+  explicit RegisterTable(const float* t) {
+    for (int j = 0; j < kLoaded; ++j) t_[j] = _mm512_loadu_ps(t + j * kLanes);
+  }
 
   __m512 operator()(__m512i r) const {
     if constexpr (kRegs == 1) {
-      return _mm512_permutexvar_ps(r, lo_);
+      return _mm512_permutexvar_ps(r, t_[0]);
+    } else if constexpr (kRegs == 2) {
+      return _mm512_permutex2var_ps(t_[0], r, t_[1]);
     } else {
-      return _mm512_permutex2var_ps(lo_, r, hi_);
+      const __mmask16 upper =
+          _mm512_test_epi32_mask(r, _mm512_set1_epi32(2 * kLanes));
+      return _mm512_mask_blend_ps(upper,
+                                  _mm512_permutex2var_ps(t_[0], r, t_[1]),
+                                  _mm512_permutex2var_ps(t_[2], r, t_[3]));
     }
   }
 
  private:
-  __m512 lo_, hi_;
+  static constexpr int kLoaded = kRegs == 4 ? 4 : 2;
+  __m512 t_[kLoaded];
 };
 
 class GatherTable {
@@ -111,6 +128,87 @@ class LerpForward {
  private:
   Table y_, d_;
   __m512 scale_, offset_, unscale_, minus_rescale_, low_, high_, last_;
+};
+
+// The base-point form (pwlu_kernels.h): one FMA, a clamp and a rounding
+// conversion give the region, three lookups, a subtraction and an FMA the
+// value. kClamp bounds x for flat tails.
+template <class Table, bool kClamp>
+class BaseForward {
+ public:
+  explicit BaseForward(const PwluUnitTable& t)
+      : p_(t.base_p),
+        y_(t.base_y),
+        k_(t.base_k),
+        scale_(_mm512_set1_ps(t.base_scale)),
+        offset_(_mm512_set1_ps(t.base_offset)),
+        low_(_mm512_set1_ps(t.x_low)),
+        high_(_mm512_set1_ps(t.x_high)),
+        last_(_mm512_set1_ps(static_cast<float>(t.intervals + 1))) {}
+
+  __m512 operator()(__m512 x) const {
+    if constexpr (kClamp) {
+      // max / min return their second operand for NaN: NaN stays NaN.
+      x = _mm512_min_ps(high_, _mm512_max_ps(low_, x));
+    }
+    __m512 t = _mm512_fmadd_ps(x, scale_, offset_);
+    // NaN t becomes region 0; x - p keeps the NaN.
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), last_);
+    const __m512i r = _mm512_cvt_roundps_epi32(
+        t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    return _mm512_fmadd_ps(k_(r), _mm512_sub_ps(x, p_(r)), y_(r));
+  }
+
+ private:
+  Table p_, y_, k_;
+  __m512 scale_, offset_, low_, high_, last_;
+};
+
+// BaseForward for N + 2 > 64 <= N + 2 (N <= 64): four-register tables of
+// the N interval entries (1..N), the tails from exact compares on x
+// (x < B_L left, x >= B_R right, neither for NaN).
+template <bool kClamp>
+class BaseForwardTails {
+ public:
+  explicit BaseForwardTails(const PwluUnitTable& t)
+      : p_(t.base_p + 1),
+        y_(t.base_y + 1),
+        k_(t.base_k + 1),
+        scale_(_mm512_set1_ps(t.base_scale)),
+        offset_(_mm512_set1_ps(t.base_offset - 1.0f)),
+        low_(_mm512_set1_ps(t.x_low)),
+        high_(_mm512_set1_ps(t.x_high)),
+        last_(_mm512_set1_ps(static_cast<float>(t.intervals - 1))),
+        left_p_(_mm512_set1_ps(t.base_p[0])),
+        left_y_(_mm512_set1_ps(t.base_y[0])),
+        left_k_(_mm512_set1_ps(t.base_k[0])),
+        right_p_(_mm512_set1_ps(t.base_p[t.intervals + 1])),
+        right_y_(_mm512_set1_ps(t.base_y[t.intervals + 1])),
+        right_k_(_mm512_set1_ps(t.base_k[t.intervals + 1])) {}
+
+  __m512 operator()(__m512 x) const {
+    if constexpr (kClamp) {
+      x = _mm512_min_ps(high_, _mm512_max_ps(low_, x));
+    }
+    __m512 t = _mm512_fmadd_ps(x, scale_, offset_);
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), last_);
+    const __m512i i = _mm512_cvt_roundps_epi32(
+        t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __mmask16 below = _mm512_cmp_ps_mask(x, left_p_, _CMP_LT_OQ);
+    const __mmask16 above = _mm512_cmp_ps_mask(x, right_p_, _CMP_GE_OQ);
+    auto pick = [&](const RegisterTable<4>& table, __m512 left, __m512 right) {
+      return _mm512_mask_mov_ps(_mm512_mask_mov_ps(table(i), below, left),
+                                above, right);
+    };
+    const __m512 p = pick(p_, left_p_, right_p_);
+    return _mm512_fmadd_ps(pick(k_, left_k_, right_k_), _mm512_sub_ps(x, p),
+                           pick(y_, left_y_, right_y_));
+  }
+
+ private:
+  RegisterTable<4> p_, y_, k_;
+  __m512 scale_, offset_, low_, high_, last_;
+  __m512 left_p_, left_y_, left_k_, right_p_, right_y_, right_k_;
 };
 
 template <class Forward>
@@ -250,15 +348,22 @@ class Regions {
 // slot = base + r keeps r in its low 5 bits, which is all permutex2var reads:
 // the slot indexes the slope table directly. v = t - i inside (t carries at
 // most a few ulps of N + 1 <= 31, so u is good to ~2e-6), x - B on the tails.
-template <int kRegs>
+// kTails (N + 2 > 64): the table holds the N <= 64 interval slopes only
+// (entries 1..N, indexed by the interval) and the tails come from the
+// masks.
+template <int kRegs, bool kTails = false>
 class RegisterStage {
  public:
-  // A multiple of 32 above the trash region (regions <= 32).
-  static int Stride(int regions) { return regions < 32 ? 32 : 64; }
+  // A multiple of 32 (64 for four registers) above the trash region.
+  static int Stride(int regions) {
+    return regions < 32 ? 32 : regions < 64 ? 64 : 128;
+  }
 
   RegisterStage(const PwluUnitTable& t, const Slots& slots)
       : regions_(t),
-        k_(t.k),
+        k_(kTails ? t.k + 1 : t.k),
+        left_slope_(_mm512_set1_ps(t.k[0])),
+        right_slope_(_mm512_set1_ps(t.k[t.intervals + 1])),
         left_slot_(slots.base),
         first_slot_(_mm512_add_epi32(slots.base, _mm512_set1_epi32(1))),
         right_slot_(_mm512_add_epi32(slots.base, regions_.right_region())) {}
@@ -278,12 +383,20 @@ class RegisterStage {
     __m512 v = _mm512_sub_ps(t, _mm512_cvtepi32_ps(i));
     v = _mm512_mask_sub_ps(v, below, xv, regions_.left());
     v = _mm512_mask_sub_ps(v, above, xv, regions_.right());
-    Finish<kStore>(m, xv, g, slot, k_(slot), v, slots, dx, out);
+    __m512 slope;
+    if constexpr (kTails) {
+      slope = _mm512_mask_mov_ps(k_(i), below, left_slope_);
+      slope = _mm512_mask_mov_ps(slope, above, right_slope_);
+    } else {
+      slope = k_(slot);
+    }
+    Finish<kStore>(m, xv, g, slot, slope, v, slots, dx, out);
   }
 
  private:
   Regions regions_;
   RegisterTable<kRegs> k_;
+  __m512 left_slope_, right_slope_;
   __m512i left_slot_, first_slot_, right_slot_;
 };
 
@@ -333,11 +446,21 @@ void AddPairs(const int32_t* slot, const float* pairs, int count,
   }
 }
 
-void ClearHistogram(int floats, float* histogram) {
-  for (int j = 0; j < floats; j += kLanes) {
-    _mm512_store_ps(histogram + j, _mm512_setzero_ps());
+// Zeroes the first `floats` (a multiple of 16) of each of `copies` copies
+// `width` floats apart. The zero is hidden from the compiler, which would
+// otherwise turn the loop into a rep stos with a long startup.
+void ClearHistogram(int copies, int width, int floats, float* histogram) {
+  __m512 zero = _mm512_setzero_ps();
+  asm("" : "+v"(zero));
+  for (int copy = 0; copy < copies; ++copy) {
+    for (int j = 0; j < floats; j += kLanes) {
+      _mm512_store_ps(histogram + copy * width + j, zero);
+    }
   }
 }
+
+// Floats of each copy that can be nonzero: the regions and the trash slot.
+int UsedFloats(int regions) { return (2 * (regions + 1) + 15) / 16 * 16; }
 
 // Adds the copies together in float, in copy order (deterministic), then
 // into sums in double, and clears them unless this is the last fold. The
@@ -357,7 +480,7 @@ void FoldHistogram(int copies, int regions, int stride, bool clear,
     const int end = 2 * regions - j < kLanes ? 2 * regions - j : kLanes;
     for (int l = 0; l < end; ++l) sums[j + l] += lanes[l];
   }
-  if (clear) ClearHistogram(copies * width, histogram);
+  if (clear) ClearHistogram(copies, width, UsedFloats(regions), histogram);
 }
 
 template <class Stage, int kCopies>
@@ -374,7 +497,7 @@ void Backward(const PwluUnitTable& table, const float* x, const float* dy,
   constexpr int kLag = 2;
   alignas(64) int32_t slot[kRing * kLanes];
   alignas(64) float pairs[kRing * 2 * kLanes + 2];
-  ClearHistogram(kCopies * 2 * stride, histogram);
+  ClearHistogram(kCopies, 2 * stride, UsedFloats(regions), histogram);
   Slots slots;
   slots.base = _mm512_mullo_epi32(
       _mm512_set1_epi32(stride),
@@ -447,12 +570,87 @@ void Backward(const PwluUnitTable& table, const float* x, const float* dy,
 
 }  // namespace
 
+void PwluTranspose16x16Avx512(const float* src, int64_t src_stride, float* dst,
+                              int64_t dst_stride) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * src_stride);
+  // 4x4 transposes inside each 128-bit lane: afterwards lane k of
+  // r[4 * q + m] holds rows 4q..4q+3 of column 4k + m.
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int q = 0; q < 16; q += 4) {
+    const __m512d a = _mm512_castps_pd(t[q]);
+    const __m512d b = _mm512_castps_pd(t[q + 1]);
+    const __m512d c = _mm512_castps_pd(t[q + 2]);
+    const __m512d d = _mm512_castps_pd(t[q + 3]);
+    r[q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // Gather lane k of r[m], r[4 + m], r[8 + m], r[12 + m] into row 4k + m.
+  for (int m = 0; m < 4; ++m) {
+    const __m512 ab_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x44);
+    const __m512 ab_hi = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xEE);
+    const __m512 cd_lo = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x44);
+    const __m512 cd_hi = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xEE);
+    _mm512_storeu_ps(dst + m * dst_stride,
+                     _mm512_shuffle_f32x4(ab_lo, cd_lo, 0x88));
+    _mm512_storeu_ps(dst + (4 + m) * dst_stride,
+                     _mm512_shuffle_f32x4(ab_lo, cd_lo, 0xDD));
+    _mm512_storeu_ps(dst + (8 + m) * dst_stride,
+                     _mm512_shuffle_f32x4(ab_hi, cd_hi, 0x88));
+    _mm512_storeu_ps(dst + (12 + m) * dst_stride,
+                     _mm512_shuffle_f32x4(ab_hi, cd_hi, 0xDD));
+  }
+}
+
+void PwluBuildBaseTablesAvx512(int intervals, double left, double step,
+                               double scale, const float* values, float* bp,
+                               float* by, float* bk) {
+  // Entries 1..N in vectors of 8 doubles; each lane computes exactly what
+  // the portable loop does (same operations, same roundings).
+  const __m512d left_v = _mm512_set1_pd(left);
+  const __m512d step_v = _mm512_set1_pd(step);
+  const __m512d scale_v = _mm512_set1_pd(scale);
+  for (int i = 0; i < intervals; i += 8) {
+    const int lanes = intervals - i < 8 ? intervals - i : 8;
+    const __mmask8 m = static_cast<__mmask8>((1u << lanes) - 1);
+    const __m512d index = _mm512_cvtepi32_pd(_mm256_add_epi32(
+        _mm256_set1_epi32(i), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    const __m512d anchor =
+        _mm512_add_pd(left_v, _mm512_mul_pd(index, step_v));
+    const __m256 anchor_f = _mm512_cvtpd_ps(anchor);
+    const __m512d v0 =
+        _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, values + i));
+    const __m512d v1 =
+        _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, values + i + 1));
+    const __m512d slope = _mm512_mul_pd(_mm512_sub_pd(v1, v0), scale_v);
+    const __m512d y = _mm512_add_pd(
+        v0, _mm512_mul_pd(slope,
+                          _mm512_sub_pd(_mm512_cvtps_pd(anchor_f), anchor)));
+    _mm256_mask_storeu_ps(bp + i + 1, m, anchor_f);
+    _mm256_mask_storeu_ps(by + i + 1, m, _mm512_cvtpd_ps(y));
+    _mm256_mask_storeu_ps(bk + i + 1, m, _mm512_cvtpd_ps(slope));
+  }
+}
+
 void PwluForwardAvx512RegTable(const PwluUnitTable& table, const float* x,
                                float* y, int64_t n) {
+  const bool clamp = table.x_low != -__builtin_inff() ||
+                     table.x_high != __builtin_inff();
   if (table.intervals + 2 <= kLanes) {
-    ForwardLoop<LerpForward<RegisterTable<1>>>(table, x, y, n);
+    if (clamp) {
+      ForwardLoop<BaseForward<RegisterTable<1>, true>>(table, x, y, n);
+    } else {
+      ForwardLoop<BaseForward<RegisterTable<1>, false>>(table, x, y, n);
+    }
+  } else if (clamp) {
+    ForwardLoop<BaseForward<RegisterTable<2>, true>>(table, x, y, n);
   } else {
-    ForwardLoop<LerpForward<RegisterTable<2>>>(table, x, y, n);
+    ForwardLoop<BaseForward<RegisterTable<2>, false>>(table, x, y, n);
   }
 }
 
@@ -464,6 +662,42 @@ void PwluBackwardAvx512RegTable(const PwluUnitTable& table, const float* x,
   } else {
     Backward<RegisterStage<2>, 16>(table, x, dy, dx, n, sums);
   }
+}
+
+void PwluForwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
+                                 float* y, int64_t n) {
+  // Tables of up to 32 entries are padded to 32 only: two registers.
+  if (table.intervals + 2 <= 2 * kLanes) {
+    PwluForwardAvx512RegTable(table, x, y, n);
+    return;
+  }
+  const bool clamp = table.x_low != -__builtin_inff() ||
+                     table.x_high != __builtin_inff();
+  if (table.intervals + 2 > 4 * kLanes) {
+    if (clamp) {
+      ForwardLoop<BaseForwardTails<true>>(table, x, y, n);
+    } else {
+      ForwardLoop<BaseForwardTails<false>>(table, x, y, n);
+    }
+  } else if (clamp) {
+    ForwardLoop<BaseForward<RegisterTable<4>, true>>(table, x, y, n);
+  } else {
+    ForwardLoop<BaseForward<RegisterTable<4>, false>>(table, x, y, n);
+  }
+}
+
+void PwluBackwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
+                                  const float* dy, float* dx, int64_t n,
+                                  double* sums) {
+  if (table.intervals + 2 <= 2 * kLanes) {
+    PwluBackwardAvx512RegTable(table, x, dy, dx, n, sums);
+    return;
+  }
+  if (table.intervals + 2 > 4 * kLanes) {
+    Backward<RegisterStage<4, true>, 16>(table, x, dy, dx, n, sums);
+    return;
+  }
+  Backward<RegisterStage<4>, 16>(table, x, dy, dx, n, sums);
 }
 
 void PwluForwardAvx512Gather(const PwluUnitTable& table, const float* x,

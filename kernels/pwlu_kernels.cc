@@ -2,15 +2,19 @@
 
 #include "kernels/pwlu_kernels.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace actlab {
 
 int PwluTableStride(int intervals) {
   const int regions = intervals + 2;
-  const int rounded = (regions + 15) / 16 * 16;
-  return rounded < 32 ? 32 : rounded;
+  if (regions <= 32) return 32;
+  if (regions <= 64) return 64;
+  return (regions + 15) / 16 * 16;
 }
 
 PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
@@ -18,11 +22,28 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
     : pass_(pass),
       intervals_(params.intervals),
       stride_(PwluTableStride(params.intervals)),
-      tables_(pass == PwluPass::kForward ? 2 : 4),
-      first_(first),
-      scalars_(kScalars * (end - first)),
-      data_(static_cast<size_t>(end - first) * tables_ * stride_, 0.0f) {
+      tables_(pass == PwluPass::kForward           ? 2
+              : pass == PwluPass::kForwardBase     ? 3
+              : pass == PwluPass::kBackwardSlopes ? 1
+                                                   : 4),
+      first_(first) {
   const int n = intervals_;
+  const int64_t units = end - first;
+  const int64_t floats = units * (tables_ * stride_ + kScalars);
+  if (floats <= kInlineFloats) {
+    data_ = inline_;
+  } else {
+    heap_.resize(floats + 16);
+    data_ = reinterpret_cast<float*>(
+        (reinterpret_cast<uintptr_t>(heap_.data()) + 63) / 64 * 64);
+  }
+  scalars_ = data_ + units * tables_ * stride_;
+  // Only the padding needs zeros; the entries are all written below. Whole
+  // 16-float blocks from the one holding entry N + 2 are cleared first
+  // (fixed-size copies the compiler inlines; a memset call per table cost
+  // as much as the tables).
+  static constexpr float kZeros[16] = {};
+  const int pad_begin = (n + 2) / 16 * 16;
   constexpr float kInf = std::numeric_limits<float>::infinity();
   constexpr float kMax = std::numeric_limits<float>::max();
   for (int64_t u = first; u < end; ++u) {
@@ -35,8 +56,53 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
     const double step = (right - left) / n;
     const double scale = n / (right - left);
     const float* values = params.unit_values(u);
-    float* scalars = scalars_.data() + (u - first) * kScalars;
-    float* table = data_.data() + (u - first) * tables_ * stride_;
+    float* scalars = scalars_ + (u - first) * kScalars;
+    float* table = data_ + (u - first) * tables_ * stride_;
+    for (int t = 0; t < tables_; ++t) {
+      for (int j = pad_begin; j < stride_; j += 16) {
+        std::memcpy(table + t * stride_ + j, kZeros, sizeof(kZeros));
+      }
+    }
+    if (pass == PwluPass::kForwardBase) {
+      scalars[0] = static_cast<float>(scale);
+      scalars[1] = static_cast<float>(1 - left * scale);
+      // Flat tails: any finite x beyond the bound gives the same value. At
+      // least two widths out (so t lands clearly in the tail even when d
+      // dwarfs |B|) and at most 2^127 (so x - B stays finite).
+      const double reach = std::min(
+          std::max({std::abs(left), std::abs(right), 1.0, 2 * (right - left)}),
+          0x1p127);
+      scalars[2] = left_slope == 0
+                       ? static_cast<float>(std::max<double>(left - reach, -kMax))
+                       : -kInf;
+      scalars[3] = right_slope == 0
+                       ? static_cast<float>(std::min<double>(right + reach, kMax))
+                       : kInf;
+      float* bp = table;
+      float* by = table + stride_;
+      float* bk = table + 2 * stride_;
+      bp[0] = params.left_bound[u];
+      by[0] = values[0];
+      bk[0] = params.left_slope[u];
+      if (PwluIsaSupported(PwluIsa::kAvx512)) {
+        PwluBuildBaseTablesAvx512(n, left, step, scale, values, bp, by, bk);
+      } else {
+        for (int i = 0; i < n; ++i) {
+          const double anchor = left + i * step;
+          const float anchor_f = static_cast<float>(anchor);
+          const double slope =
+              (static_cast<double>(values[i + 1]) - values[i]) * scale;
+          bp[i + 1] = anchor_f;
+          by[i + 1] =
+              static_cast<float>(values[i] + slope * (anchor_f - anchor));
+          bk[i + 1] = static_cast<float>(slope);
+        }
+      }
+      bp[n + 1] = params.right_bound[u];
+      by[n + 1] = values[n];
+      bk[n + 1] = params.right_slope[u];
+      continue;
+    }
     if (pass == PwluPass::kForward) {
       // 2^m with scale * 2^-m in [0.5, 1); validation keeps m <= 127.
       // frexp gives scale = f * 2^m with f in [0.5, 1), and scale / f is
@@ -67,6 +133,16 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
     scalars[0] = params.left_bound[u];
     scalars[1] = params.right_bound[u];
     scalars[2] = static_cast<float>(scale);
+    if (pass == PwluPass::kBackwardSlopes) {
+      float* k = table;
+      k[0] = params.left_slope[u];
+      for (int i = 0; i < n; ++i) {
+        k[i + 1] = static_cast<float>(
+            (static_cast<double>(values[i + 1]) - values[i]) * scale);
+      }
+      k[n + 1] = params.right_slope[u];
+      continue;
+    }
     float* p = table;
     float* k = p + stride_;
     float* s = k + stride_;
@@ -74,6 +150,7 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
     p[0] = params.left_bound[u];
     k[0] = params.left_slope[u];
     s[0] = 1.0f;
+    c[0] = 0.0f;
     for (int i = 0; i < n; ++i) {
       const double anchor = left + i * step;
       const float anchor_f = static_cast<float>(anchor);
@@ -88,16 +165,25 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
     p[n + 1] = params.right_bound[u];
     k[n + 1] = params.right_slope[u];
     s[n + 1] = 1.0f;
+    c[n + 1] = 0.0f;
   }
 }
 
 PwluUnitTable PwluTables::unit(int64_t u) const {
-  const float* scalars = scalars_.data() + (u - first_) * kScalars;
-  const float* table = data_.data() + (u - first_) * tables_ * stride_;
+  const float* scalars = scalars_ + (u - first_) * kScalars;
+  const float* table = data_ + (u - first_) * tables_ * stride_;
   PwluUnitTable t;
   t.intervals = intervals_;
   t.stream_stores = stream_stores_;
-  if (pass_ == PwluPass::kForward) {
+  if (pass_ == PwluPass::kForwardBase) {
+    t.base_scale = scalars[0];
+    t.base_offset = scalars[1];
+    t.x_low = scalars[2];
+    t.x_high = scalars[3];
+    t.base_p = table;
+    t.base_y = table + stride_;
+    t.base_k = table + 2 * stride_;
+  } else if (pass_ == PwluPass::kForward) {
     t.t_scale = scalars[0];
     t.t_offset = scalars[1];
     t.t_unscale = scalars[2];
@@ -110,20 +196,29 @@ PwluUnitTable PwluTables::unit(int64_t u) const {
     t.left_bound = scalars[0];
     t.right_bound = scalars[1];
     t.scale = scalars[2];
-    t.p = table;
-    t.k = t.p + stride_;
-    t.s = t.k + stride_;
-    t.c = t.s + stride_;
+    if (pass_ == PwluPass::kBackwardSlopes) {
+      t.k = table;
+    } else {
+      t.p = table;
+      t.k = t.p + stride_;
+      t.s = t.k + stride_;
+      t.c = t.s + stride_;
+    }
   }
   return t;
 }
 
 const std::vector<PwluKernel>& PwluKernels() {
-  // Register tables hold N + 2 <= 32 regions in two zmm registers.
+  // Register tables hold N + 2 <= 32 regions in two zmm registers, or
+  // N + 2 <= 64 in four.
   static const std::vector<PwluKernel>* const kernels =
       new std::vector<PwluKernel>{
           {"avx512_regtable", PwluIsa::kAvx512, 30, PwluForwardAvx512RegTable,
-           PwluBackwardAvx512RegTable},
+           PwluBackwardAvx512RegTable, PwluPass::kForwardBase,
+           PwluPass::kBackwardSlopes},
+          {"avx512_regtable64", PwluIsa::kAvx512, 64,
+           PwluForwardAvx512RegTable64, PwluBackwardAvx512RegTable64,
+           PwluPass::kForwardBase, PwluPass::kBackwardSlopes},
           {"avx512_gather", PwluIsa::kAvx512, kPwluMaxIntervals,
            PwluForwardAvx512Gather, PwluBackwardAvx512Gather},
           {"avx2_gather", PwluIsa::kAvx2, kPwluMaxIntervals,

@@ -10,7 +10,11 @@
 // interval i otherwise. Only the tables of the requested pass are built,
 // because building them is part of every call.
 //
-// Forward (lerp tables): one FMA gives ts = x * t_scale + t_offset, which is
+// Forward comes in two forms; PwluKernel::forward_tables says which tables a
+// kernel reads. The base-point form (register-table kernels) is described
+// at PwluUnitTable::base_scale.
+//
+// Forward (lerp tables, gather kernels): one FMA gives ts = x * t_scale + t_offset, which is
 // t + 1 (t as in pwlu.h) times 2^-m, with m chosen so t_scale is in
 // [0.5, 1) and ts cannot overflow for finite x. Then
 //   r = clamp(floor(ts * t_unscale), 0, N + 1)
@@ -21,7 +25,8 @@
 // only for flat tails, so a zero slope times an infinite distance counts as
 // 0: a flat tail gives its value at +-inf. NaN stays NaN.
 //
-// Backward (slope tables): regions are classified exactly (x == B_L is
+// Backward (slope tables; register-table kernels take only k and compute
+// v = t - i, see PwluPass::kBackwardSlopes): regions are classified exactly (x == B_L is
 // interior, x == B_R the right tail, i = clamp(floor((x - B_L) * scale), 0,
 // N - 1)), dx = k[r] * dy, and v = (x - p[r]) * s[r] + c[r] is u inside an
 // interval (p and c compensate the float rounding of the breakpoints) and
@@ -43,7 +48,11 @@
 
 namespace actlab {
 
-enum class PwluPass { kForward, kBackward };
+// kForward builds the lerp tables, kForwardBase the base-point tables (the
+// kernel's PwluKernel::forward_tables says which), kBackward the slope
+// tables p, k, s, c, kBackwardSlopes only k (for kernels that derive u from
+// t; PwluKernel::backward_tables).
+enum class PwluPass { kForward, kForwardBase, kBackward, kBackwardSlopes };
 
 // Tables of one unit. Each table holds N + 2 entries followed by zero padding
 // up to PwluTableStride(N), so register-table kernels may load whole vectors.
@@ -64,17 +73,37 @@ struct PwluUnitTable {
   const float* lerp_y = nullptr;
   const float* lerp_d = nullptr;  // scaled by 2^m
 
+  // Forward (base-point tables, kForwardBase): with
+  //   t = x * base_scale + base_offset  (= (x - B_L) / d + 1),
+  //   r = floor(clamp(t, 0, N + 1)),
+  //   f = base_y[r] + base_k[r] * (x - base_p[r])
+  // base_p is B_L, the float breakpoints, B_R; base_y the exact value at
+  // base_p rounded once; base_k the slope (K_L, k_i, K_R). x - base_p is
+  // exact near base_p (Sterbenz), so f keeps full relative accuracy near
+  // y = 0, and a misclassified element (t rounded across a breakpoint) is
+  // off only by the slope difference times its tiny distance. x is first
+  // clamped to [x_low, x_high], finite only for flat tails, so a zero slope
+  // never multiplies an infinity.
+  float base_scale = 0;
+  float base_offset = 0;
+  float x_low = 0;
+  float x_high = 0;
+  const float* base_p = nullptr;
+  const float* base_y = nullptr;
+  const float* base_k = nullptr;
+
   // Backward.
   float left_bound = 0;
   float right_bound = 0;
   float scale = 0;  // N / (B_R - B_L)
-  const float* p = nullptr;
+  const float* p = nullptr;  // null with kBackwardSlopes, as are s and c
   const float* k = nullptr;
   const float* s = nullptr;
   const float* c = nullptr;
 };
 
-// Entries per table: N + 2 rounded up to a multiple of 16, at least 32.
+// Entries per table: N + 2 rounded up to a multiple of 16, at least 32, and
+// 64 when N + 2 is in (32, 64] (four-register tables load 64).
 int PwluTableStride(int intervals);
 
 // Owns the tables of one pass for units [first, end) of a validated
@@ -83,20 +112,28 @@ class PwluTables {
  public:
   PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
              int64_t end);
+  PwluTables(const PwluTables&) = delete;
+  PwluTables& operator=(const PwluTables&) = delete;
 
   PwluUnitTable unit(int64_t u) const;
   void set_stream_stores(bool stream) { stream_stores_ = stream; }
 
  private:
   static constexpr int kScalars = 6;
+  // Tables are built on every call: up to this many floats (64 units of
+  // N <= 30 base-point or slope tables, 26 KiB) live inside the object,
+  // with no heap traffic; larger requests allocate.
+  static constexpr int64_t kInlineFloats = 64 * (3 * 32 + kScalars);
   PwluPass pass_;
   bool stream_stores_ = false;
   int intervals_;
   int stride_;
   int tables_;
   int64_t first_;
-  std::vector<float> scalars_;  // [unit][kScalars]
-  std::vector<float> data_;     // [unit][table][stride]
+  float* data_;     // [unit][table][stride]
+  float* scalars_;  // [unit][kScalars]
+  std::vector<float> heap_;  // storage beyond kInlineFloats
+  alignas(64) float inline_[kInlineFloats];
 };
 
 using PwluForwardFn = void (*)(const PwluUnitTable& table, const float* x,
@@ -113,6 +150,10 @@ struct PwluKernel {
   int max_intervals;  // small for register-table kernels
   PwluForwardFn forward;
   PwluBackwardFn backward;
+  // Which tables `forward` reads: kForward (lerp) or kForwardBase.
+  PwluPass forward_tables = PwluPass::kForward;
+  // Which tables `backward` reads: kBackward or kBackwardSlopes.
+  PwluPass backward_tables = PwluPass::kBackward;
 };
 
 // Every kernel built into the library, fastest first. Dispatch picks the
@@ -138,6 +179,18 @@ absl::Status PwluBackwardWithKernel(const PwluKernel& kernel,
                                     const float* dy, float* dx,
                                     PwluParams* grad);
 
+// Entries 1..N of the base-point tables (PwluPass::kForwardBase) of one
+// unit: the portable builder's formulas in pwlu_kernels.cc, 8 doubles at a
+// time (AVX-512; pwlu_avx512.cc).
+void PwluBuildBaseTablesAvx512(int intervals, double left, double step,
+                               double scale, const float* values, float* bp,
+                               float* by, float* bk);
+
+// dst[j * dst_stride + i] = src[i * src_stride + j] for i, j < 16 (AVX-512;
+// the driver's NHWC staging).
+void PwluTranspose16x16Avx512(const float* src, int64_t src_stride, float* dst,
+                              int64_t dst_stride);
+
 // Kernel functions, defined in pwlu_scalar.cc, pwlu_avx2.cc, pwlu_avx512.cc.
 void PwluForwardScalar(const PwluUnitTable& table, const float* x, float* y,
                        int64_t n);
@@ -153,6 +206,11 @@ void PwluForwardAvx512RegTable(const PwluUnitTable& table, const float* x,
 void PwluBackwardAvx512RegTable(const PwluUnitTable& table, const float* x,
                                 const float* dy, float* dx, int64_t n,
                                 double* sums);
+void PwluForwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
+                                 float* y, int64_t n);
+void PwluBackwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
+                                  const float* dy, float* dx, int64_t n,
+                                  double* sums);
 void PwluForwardAvx512Gather(const PwluUnitTable& table, const float* x,
                              float* y, int64_t n);
 void PwluBackwardAvx512Gather(const PwluUnitTable& table, const float* x,

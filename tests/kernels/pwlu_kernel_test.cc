@@ -177,13 +177,13 @@ class PwluKernelTest : public ::testing::TestWithParam<const PwluKernel*> {
 
 TEST_P(PwluKernelTest, SmallTensorsMatchReference) {
   for (const Case& c : SmallCases()) {
-    for (int n : {1, 2, 16, 30, 31, 1024}) RunCase(c, n, 7 * n + 1);
+    for (int n : {1, 2, 16, 30, 31, 47, 62, 63, 64, 1024}) RunCase(c, n, 7 * n + 1);
   }
 }
 
 TEST_P(PwluKernelTest, LargeTensorsMatchReference) {
   for (const Case& c : LargeCases()) {
-    for (int n : {1, 16, 30, 31, 1024}) RunCase(c, n, 11 * n + 3);
+    for (int n : {1, 16, 30, 31, 64, 1024}) RunCase(c, n, 11 * n + 3);
   }
 }
 
@@ -267,10 +267,31 @@ TEST_P(PwluKernelTest, SpecialValues) {
   }
 }
 
+// Flat tails stay flat at +-inf even when an interval is far wider than the
+// bounds are large (d = 2.5e8 with B_L = 0, steep first interval): +-inf
+// must not land in the neighbouring interval.
+TEST_P(PwluKernelTest, FlatTailsOfVeryWideUnits) {
+  constexpr int n = 4;
+  PwluParams params = PwluParams::Zeros(n, 1);
+  params.left_bound[0] = 0.0f;
+  params.right_bound[0] = 1e9f;
+  params.values = {1.0f, 1e9f, 2.0f, 5.0f, 4.0f};  // k_0 = 4
+  const std::vector<float> x = {-kInf, kInf, -3e9f, 3e9f, 5e8f};
+  std::vector<float> y(x.size());
+  ASSERT_TRUE(PwluForwardWithKernel(kernel(), params, FlatLayout(x.size()),
+                                    x.data(), y.data())
+                  .ok());
+  EXPECT_EQ(y[0], 1.0f);
+  EXPECT_EQ(y[1], 4.0f);
+  EXPECT_EQ(y[2], 1.0f);
+  EXPECT_EQ(y[3], 4.0f);
+  EXPECT_NEAR(y[4], 2.0f, 1e-5);
+}
+
 // Elements whose x is NaN or +-inf add exactly nothing to the parameter
 // gradients, and NaN stays in its own element.
 TEST_P(PwluKernelTest, NonFiniteInputsDoNotPoisonOthers) {
-  for (int n : {4, 16, 31}) {
+  for (int n : {4, 16, 31, 62, 64}) {
     if (!Supports(n)) continue;
     SCOPED_TRACE(n);
     const PwluParams params = testing::MakeParams(n, 1, 3);

@@ -171,7 +171,9 @@ TEST(PwluDispatchTest, NeverScalarOnSimdMachines) {
   if (PwluIsaSupported(PwluIsa::kAvx512)) {
     EXPECT_STREQ(PwluKernelName(16), "avx512_regtable");
     EXPECT_STREQ(PwluKernelName(30), "avx512_regtable");
-    EXPECT_STREQ(PwluKernelName(31), "avx512_gather");
+    EXPECT_STREQ(PwluKernelName(31), "avx512_regtable64");
+    EXPECT_STREQ(PwluKernelName(64), "avx512_regtable64");
+    EXPECT_STREQ(PwluKernelName(65), "avx512_gather");
   }
 }
 
