@@ -1,13 +1,17 @@
 // Copyright actlab authors.
 //
-// `actlab eval`: one Evaluate call from .npy files to .npy files.
+// `actlab eval`: one Evaluate call from .npy files to .npy files, or one
+// EvaluateStream call when the input exceeds --chunk_mb.
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/chunked_call.h"
 #include "client/commands.h"
 #include "client/io.h"
+#include "client/npy.h"
 #include "server/tensor_codec.h"
 
 namespace actlab {
@@ -17,6 +21,7 @@ namespace {
 constexpr const char* kBackwardOutputs[] = {"grad-input-out", "grad-slope-out",
                                             "grad-pwlu-out"};
 
+// Everything of the request but its input and grad_output tensors.
 absl::Status BuildRequest(const ParsedArgs& args, v1::EvaluateRequest* req) {
   absl::StatusOr<NamedSpec> spec = ParseNamedSpec(args.Get("act"));
   if (!spec.ok()) return Annotate(spec.status(), "--act");
@@ -28,17 +33,10 @@ absl::Status BuildRequest(const ParsedArgs& args, v1::EvaluateRequest* req) {
     (*req->mutable_params())[key] = *value;
   }
 
-  absl::StatusOr<v1::Tensor> input = ReadTensor(args.Get("in"));
-  if (!input.ok()) return input.status();
-  *req->mutable_input() = *std::move(input);
-
   if (args.Has("grad-output")) {
     if (!args.Has("grad-input-out")) {
       return UsageError("--grad-output needs --grad-input-out");
     }
-    absl::StatusOr<v1::Tensor> grad = ReadTensor(args.Get("grad-output"));
-    if (!grad.ok()) return grad.status();
-    *req->mutable_grad_output() = *std::move(grad);
   } else {
     for (const char* flag : kBackwardOutputs) {
       if (args.Has(flag)) {
@@ -77,41 +75,177 @@ absl::Status BuildRequest(const ParsedArgs& args, v1::EvaluateRequest* req) {
   return absl::OkStatus();
 }
 
-absl::Status RunEval(CommandContext& ctx, const ParsedArgs& args) {
-  v1::EvaluateRequest request;
-  if (absl::Status s = BuildRequest(args, &request); !s.ok()) return s;
-  v1::EvaluateResponse response;
-  absl::Status status = ctx.connection.Call(
-      ctx.connection.actlab(), &v1::Actlab::Stub::Evaluate, request, &response);
-  if (!status.ok()) return status;
-
-  const std::string out = args.Get("out");
-  if (status = WriteTensor(response.output(), "output", out); !status.ok()) {
-    return status;
-  }
-  std::string written = out;
-  if (args.Has("grad-input-out")) {
-    const std::string path = args.Get("grad-input-out");
-    status = WriteTensor(response.grad_input(), "grad_input", path);
-    if (!status.ok()) return status;
-    absl::StrAppend(&written, ", ", path);
-  }
+// Writes the parameter gradients the flags ask for from an
+// EvaluateResponse or the last EvaluateStreamResponse, listing each file.
+template <typename Response>
+absl::Status WriteParameterGradients(const ParsedArgs& args,
+                                     const Response& response,
+                                     std::string* written) {
   if (args.Has("grad-slope-out")) {
     const std::string path = args.Get("grad-slope-out");
-    status = WriteTensor(response.grad_prelu_slope(), "grad_prelu_slope", path);
+    absl::Status status =
+        WriteTensor(response.grad_prelu_slope(), "grad_prelu_slope", path);
     if (!status.ok()) return status;
-    absl::StrAppend(&written, ", ", path);
+    absl::StrAppend(written, ", ", path);
   }
   if (args.Has("grad-pwlu-out")) {
     const std::string path = args.Get("grad-pwlu-out");
-    status = WriteFile(path, ToJson(response.grad_pwlu()));
+    absl::Status status = WriteFile(path, ToJson(response.grad_pwlu()));
     if (!status.ok()) return status;
-    absl::StrAppend(&written, ", ", path);
+    absl::StrAppend(written, ", ", path);
   }
-  ctx.out << request.activation() << " " << ShapeString(request.input().shape())
-          << " -> " << written << " (kernel "
-          << FormatNanos(response.kernel_ns()) << ", handling "
-          << FormatNanos(response.handling_ns()) << ")\n";
+  return absl::OkStatus();
+}
+
+// The channel axis chunks must keep whole rows of, or nullopt for an
+// element-wise activation. A session unit's granularity and axis come from
+// the server.
+absl::StatusOr<std::optional<int>> ChunkAxis(CommandContext& ctx,
+                                             const v1::EvaluateRequest& request,
+                                             int rank) {
+  bool channel_wise =
+      request.activation() == "prelu" ||
+      (request.has_pwlu() && request.pwlu().granularity() == v1::CHANNEL);
+  std::optional<int> axis;
+  if (request.has_channel_axis()) axis = request.channel_axis();
+  if (request.has_unit()) {
+    v1::GetUnitRequest get;
+    *get.mutable_unit() = request.unit();
+    v1::GetUnitResponse unit;
+    absl::Status status = ctx.connection.Call(
+        ctx.connection.actlab(), &v1::Actlab::Stub::GetUnit, get, &unit);
+    if (!status.ok()) return status;
+    const v1::UnitConfig& config = unit.unit().config();
+    channel_wise = config.granularity() == v1::CHANNEL;
+    if (!axis.has_value() && config.has_channel_axis()) {
+      axis = config.channel_axis();
+    }
+  }
+  if (!channel_wise) return std::nullopt;
+  return axis.value_or(DefaultChannelAxis(rank));
+}
+
+// One EvaluateStream call: the inputs are read and the outputs written a
+// chunk at a time. Returns the last reply.
+absl::StatusOr<v1::EvaluateStreamResponse> StreamEval(
+    CommandContext& ctx, const ParsedArgs& args, int64_t chunk_bytes,
+    NpyReader& input, v1::EvaluateRequest* header) {
+  const std::vector<int64_t> shape = input.shape();
+  std::optional<NpyReader> grad;
+  std::optional<NpyWriter> grad_out;
+  if (args.Has("grad-output")) {
+    absl::StatusOr<NpyReader> opened = NpyReader::Open(args.Get("grad-output"));
+    if (!opened.ok()) return opened.status();
+    grad = *std::move(opened);
+    header->mutable_grad_output()->set_dtype(v1::FLOAT32);
+    header->mutable_grad_output()->mutable_shape()->Assign(
+        grad->shape().begin(), grad->shape().end());
+    absl::StatusOr<NpyWriter> writer =
+        NpyWriter::Open(args.Get("grad-input-out"), shape);
+    if (!writer.ok()) return writer.status();
+    grad_out = *std::move(writer);
+  }
+  header->mutable_input()->set_dtype(v1::FLOAT32);
+  header->mutable_input()->mutable_shape()->Assign(shape.begin(), shape.end());
+  absl::StatusOr<std::optional<int>> axis =
+      ChunkAxis(ctx, *header, static_cast<int>(shape.size()));
+  if (!axis.ok()) return axis.status();
+  absl::StatusOr<NpyWriter> out = NpyWriter::Open(args.Get("out"), shape);
+  if (!out.ok()) return out.status();
+
+  auto fill = [&](int64_t n, v1::TensorChunk* chunk) -> absl::Status {
+    std::string* x = chunk->mutable_input();
+    x->resize(static_cast<size_t>(n) * sizeof(float));
+    absl::Status status = input.Read(n, reinterpret_cast<float*>(x->data()));
+    if (!status.ok() || !grad.has_value()) return status;
+    std::string* dy = chunk->mutable_grad_output();
+    dy->resize(x->size());
+    // A grad_output shorter than input fails here; the server checks shapes.
+    return grad->Read(n, reinterpret_cast<float*>(dy->data()));
+  };
+  auto append = [](NpyWriter& writer, const std::string& bytes, int64_t n) {
+    if (bytes.size() != static_cast<size_t>(n) * sizeof(float)) {
+      return absl::InternalError(absl::StrCat("the server replied with ",
+                                              bytes.size(), " bytes for ", n,
+                                              " elements"));
+    }
+    return writer.Append(absl::MakeConstSpan(
+        reinterpret_cast<const float*>(bytes.data()), static_cast<size_t>(n)));
+  };
+  auto take = [&](int64_t n, const v1::EvaluateStreamResponse& reply) {
+    absl::Status status = append(*out, reply.output(), n);
+    if (!status.ok() || !grad_out.has_value()) return status;
+    return append(*grad_out, reply.grad_input(), n);
+  };
+  v1::Actlab::Stub& stub = ctx.connection.actlab();
+  absl::StatusOr<v1::EvaluateStreamResponse> last =
+      RunChunkedCall<v1::EvaluateStreamRequest, v1::EvaluateStreamResponse>(
+          ctx.connection,
+          [&stub](grpc::ClientContext* c) { return stub.EvaluateStream(c); },
+          *header, input.elements(),
+          ChunkElements(shape, *axis, chunk_bytes, grad.has_value() ? 2 : 1),
+          fill, take);
+  if (!last.ok()) return last.status();
+  if (absl::Status status = out->Close(); !status.ok()) return status;
+  if (grad_out.has_value()) {
+    if (absl::Status status = grad_out->Close(); !status.ok()) return status;
+  }
+  return last;
+}
+
+absl::Status RunEval(CommandContext& ctx, const ParsedArgs& args) {
+  v1::EvaluateRequest request;
+  if (absl::Status s = BuildRequest(args, &request); !s.ok()) return s;
+  absl::StatusOr<int64_t> chunk_bytes = ChunkBytes(args);
+  if (!chunk_bytes.ok()) return chunk_bytes.status();
+  absl::StatusOr<NpyReader> input = NpyReader::Open(args.Get("in"));
+  if (!input.ok()) return input.status();
+
+  const std::string out = args.Get("out");
+  std::string written = out;
+  if (args.Has("grad-input-out")) {
+    absl::StrAppend(&written, ", ", args.Get("grad-input-out"));
+  }
+  int64_t kernel_ns = 0;
+  int64_t handling_ns = 0;
+  if (input->elements() * static_cast<int64_t>(sizeof(float)) > *chunk_bytes) {
+    absl::StatusOr<v1::EvaluateStreamResponse> last =
+        StreamEval(ctx, args, *chunk_bytes, *input, &request);
+    if (!last.ok()) return last.status();
+    absl::Status status = WriteParameterGradients(args, *last, &written);
+    if (!status.ok()) return status;
+    kernel_ns = last->kernel_ns();
+    handling_ns = last->handling_ns();
+  } else {
+    float* x = PrepareTensor(input->shape(), request.mutable_input());
+    absl::Status status = input->Read(input->elements(), x);
+    if (!status.ok()) return status;
+    if (args.Has("grad-output")) {
+      absl::StatusOr<v1::Tensor> grad = ReadTensor(args.Get("grad-output"));
+      if (!grad.ok()) return grad.status();
+      *request.mutable_grad_output() = *std::move(grad);
+    }
+    v1::EvaluateResponse response;
+    status =
+        ctx.connection.Call(ctx.connection.actlab(),
+                            &v1::Actlab::Stub::Evaluate, request, &response);
+    if (!status.ok()) return status;
+    if (status = WriteTensor(response.output(), "output", out); !status.ok()) {
+      return status;
+    }
+    if (args.Has("grad-input-out")) {
+      status = WriteTensor(response.grad_input(), "grad_input",
+                           args.Get("grad-input-out"));
+      if (!status.ok()) return status;
+    }
+    status = WriteParameterGradients(args, response, &written);
+    if (!status.ok()) return status;
+    kernel_ns = response.kernel_ns();
+    handling_ns = response.handling_ns();
+  }
+  ctx.out << request.activation() << " " << ShapeString(input->shape())
+          << " -> " << written << " (kernel " << FormatNanos(kernel_ns)
+          << ", handling " << FormatNanos(handling_ns) << ")\n";
   return absl::OkStatus();
 }
 
@@ -142,6 +276,9 @@ std::vector<Command> EvalCommands() {
             "pwlu: parameters as actlab.v1.PwluParameters JSON"},
            {"unit", "SESSION/UNIT", "pwlu: use a session's unit"},
            {"grad-pwlu-out", "G.json", "pwlu: where to write dL/dparameters"},
+           {"chunk_mb", "MB",
+            "stream tensors larger than this in chunks of at most this "
+            "size (EvaluateStream; default 32)"},
        },
        0,
        0,

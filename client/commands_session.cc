@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "client/chunked_call.h"
 #include "client/commands.h"
 #include "client/io.h"
+#include "client/npy.h"
 #include "client/progress.h"
 #include "google/protobuf/util/time_util.h"
+#include "server/tensor_codec.h"
 
 namespace actlab {
 namespace {
@@ -278,23 +282,99 @@ void DrawProgress(std::ostream& err, size_t done, size_t total,
                                " ", file));
 }
 
-// One Observe call for `file`; writes the output into `out_dir` if set.
+// One ObserveStream call for `input`: read, sent and (into `out_path` if
+// set) written a chunk at a time. Fills the stats and kernel time of
+// `response`.
+absl::Status StreamObserve(CommandContext& ctx, const v1::UnitRef& ref,
+                           NpyReader& input, int64_t chunk_bytes,
+                           const std::string& out_path,
+                           v1::ObserveResponse* response) {
+  v1::GetUnitRequest get;
+  *get.mutable_unit() = ref;
+  v1::GetUnitResponse unit;
+  absl::Status status = ctx.connection.Call(
+      ctx.connection.actlab(), &v1::Actlab::Stub::GetUnit, get, &unit);
+  if (!status.ok()) return status;
+  const v1::UnitConfig& config = unit.unit().config();
+  const std::vector<int64_t>& shape = input.shape();
+  std::optional<int> axis;
+  if (config.granularity() == v1::CHANNEL) {
+    axis = config.has_channel_axis()
+               ? config.channel_axis()
+               : DefaultChannelAxis(static_cast<int>(shape.size()));
+  }
+  std::optional<NpyWriter> out;
+  if (!out_path.empty()) {
+    absl::StatusOr<NpyWriter> writer = NpyWriter::Open(out_path, shape);
+    if (!writer.ok()) return writer.status();
+    out = *std::move(writer);
+  }
+  v1::ObserveRequest header;
+  *header.mutable_unit() = ref;
+  header.mutable_input()->set_dtype(v1::FLOAT32);
+  header.mutable_input()->mutable_shape()->Assign(shape.begin(), shape.end());
+  auto fill = [&](int64_t n, v1::TensorChunk* chunk) {
+    std::string* x = chunk->mutable_input();
+    x->resize(static_cast<size_t>(n) * sizeof(float));
+    return input.Read(n, reinterpret_cast<float*>(x->data()));
+  };
+  auto take = [&](int64_t n, const v1::ObserveStreamResponse& reply) {
+    if (!out.has_value()) return absl::OkStatus();
+    if (reply.output().size() != static_cast<size_t>(n) * sizeof(float)) {
+      return absl::InternalError(absl::StrCat("the server replied with ",
+                                              reply.output().size(),
+                                              " bytes for ", n, " elements"));
+    }
+    return out->Append(absl::MakeConstSpan(
+        reinterpret_cast<const float*>(reply.output().data()),
+        static_cast<size_t>(n)));
+  };
+  v1::Actlab::Stub& stub = ctx.connection.actlab();
+  absl::StatusOr<v1::ObserveStreamResponse> last =
+      RunChunkedCall<v1::ObserveStreamRequest, v1::ObserveStreamResponse>(
+          ctx.connection,
+          [&stub](grpc::ClientContext* c) { return stub.ObserveStream(c); },
+          header, input.elements(), ChunkElements(shape, axis, chunk_bytes, 1),
+          fill, take);
+  if (!last.ok()) return last.status();
+  if (out.has_value()) {
+    if (status = out->Close(); !status.ok()) return status;
+  }
+  *response->mutable_stats() = last->stats();
+  response->set_kernel_ns(last->kernel_ns());
+  response->set_handling_ns(last->handling_ns());
+  return absl::OkStatus();
+}
+
+// One Observe call for `file`, or an ObserveStream call when it is larger
+// than a chunk; writes the output into `out_dir` if set.
 absl::Status ObserveFile(CommandContext& ctx, const ParsedArgs& args,
                          const std::string& file, const std::string& out_dir,
-                         v1::ObserveResponse* response) {
+                         int64_t chunk_bytes, v1::ObserveResponse* response) {
+  const std::string out_path = out_dir.empty()
+                                   ? std::string()
+                                   : (std::filesystem::path(out_dir) /
+                                      std::filesystem::path(file).filename())
+                                         .string();
+  absl::StatusOr<NpyReader> input = NpyReader::Open(file);
+  if (!input.ok()) return input.status();
+  response->Clear();
+  if (input->elements() * static_cast<int64_t>(sizeof(float)) > chunk_bytes) {
+    return Annotate(StreamObserve(ctx, MakeRef(args), *input, chunk_bytes,
+                                  out_path, response),
+                    file);
+  }
   v1::ObserveRequest request;
   *request.mutable_unit() = MakeRef(args);
-  absl::StatusOr<v1::Tensor> input = ReadTensor(file);
-  if (!input.ok()) return input.status();
-  *request.mutable_input() = *std::move(input);
-  response->Clear();
-  absl::Status status = ctx.connection.Call(
-      ctx.connection.actlab(), &v1::Actlab::Stub::Observe, request, response);
+  absl::Status status =
+      input->Read(input->elements(),
+                  PrepareTensor(input->shape(), request.mutable_input()));
+  if (!status.ok()) return status;
+  status = ctx.connection.Call(ctx.connection.actlab(),
+                               &v1::Actlab::Stub::Observe, request, response);
   if (!status.ok()) return Annotate(status, file);
-  if (out_dir.empty()) return absl::OkStatus();
-  const std::filesystem::path out =
-      std::filesystem::path(out_dir) / std::filesystem::path(file).filename();
-  return WriteTensor(response->output(), "output", out.string());
+  if (out_path.empty()) return absl::OkStatus();
+  return WriteTensor(response->output(), "output", out_path);
 }
 
 absl::Status RunObserve(CommandContext& ctx, const ParsedArgs& args) {
@@ -309,11 +389,14 @@ absl::Status RunObserve(CommandContext& ctx, const ParsedArgs& args) {
           absl::StrCat(out_dir, ": cannot create: ", error.message()));
     }
   }
+  absl::StatusOr<int64_t> chunk_bytes = ChunkBytes(args);
+  if (!chunk_bytes.ok()) return chunk_bytes.status();
   const bool progress_bar = ctx.interactive && files.size() > 1;
   v1::ObserveResponse response;
   for (size_t i = 0; i < files.size(); ++i) {
     if (progress_bar) DrawProgress(ctx.err, i, files.size(), files[i]);
-    absl::Status status = ObserveFile(ctx, args, files[i], out_dir, &response);
+    absl::Status status =
+        ObserveFile(ctx, args, files[i], out_dir, *chunk_bytes, &response);
     if (!status.ok()) {
       if (progress_bar) ctx.err << "\n";
       return status;
@@ -495,7 +578,10 @@ std::vector<Command> SessionCommands() {
        "Feed each file to the unit (one Observe call per file) to gather "
        "phase I statistics.",
        {{"out-dir", "DIR",
-         "write each output to DIR under its input's file name"}},
+         "write each output to DIR under its input's file name"},
+        {"chunk_mb", "MB",
+         "stream files larger than this in chunks of at most this size "
+         "(ObserveStream; default 32)"}},
        3,
        kUnlimited,
        RunObserve},

@@ -217,10 +217,18 @@ std::optional<int64_t> ElementCount(absl::Span<const int64_t> shape) {
   return count;
 }
 
-}  // namespace
+// What precedes a .npy file's data.
+struct NpyPrefix {
+  std::vector<int64_t> shape;
+  int64_t elements = 0;
+  size_t data_offset = 0;
+};
 
-absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes,
-                                  absl::string_view name) {
+// Parses the magic, version and header at the start of `bytes`. Refusals
+// are InvalidArgument "<name>: <reason>"; a prefix cut short is "truncated
+// header".
+absl::StatusOr<NpyPrefix> ParsePrefix(absl::string_view bytes,
+                                      absl::string_view name) {
   auto refuse = [name](absl::string_view reason) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": ", reason));
   };
@@ -256,16 +264,69 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes,
     return refuse(absl::StrCat("shape ", ShapeRepr(header->shape),
                                " overflows the element count"));
   }
-  absl::string_view data = bytes.substr(header_start + header_length);
-  const uint64_t expected = static_cast<uint64_t>(*count) * sizeof(float);
+  NpyPrefix prefix;
+  prefix.shape = std::move(header->shape);
+  prefix.elements = *count;
+  prefix.data_offset = header_start + header_length;
+  return prefix;
+}
+
+// The error for a data section of `size` bytes where `prefix` needs more or
+// fewer.
+absl::Status DataSizeError(absl::string_view name, const NpyPrefix& prefix,
+                           uint64_t size) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, ": data has ", size, " bytes; shape ",
+                   ShapeRepr(prefix.shape), " of float32 needs ",
+                   static_cast<uint64_t>(prefix.elements) * sizeof(float)));
+}
+
+// The .npy 1.0 header for `shape`, as NumPy writes it.
+absl::StatusOr<std::string> EncodeHeader(absl::Span<const int64_t> shape) {
+  std::string dict = absl::StrCat(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': ", ShapeRepr(shape),
+      ", }");
+  if (!shape.empty()) {
+    dict.append(kGrowthAxisMaxDigits - absl::StrCat(shape[0]).size(), ' ');
+  }
+  // Version 1.0 prefix: magic, version, uint16 header length. The header
+  // ends in '\n' and is space-padded so the data is 64-byte aligned; NumPy
+  // pads a full 64 when already aligned, and so do we.
+  constexpr size_t kPrefix = 10;
+  const size_t unpadded = kPrefix + dict.size() + 1;
+  const size_t padding = kArrayAlign - unpadded % kArrayAlign;
+  const size_t header_length = dict.size() + padding + 1;
+  if (header_length > std::numeric_limits<uint16_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "shape ", ShapeRepr(shape), " needs a header too long for .npy 1.0"));
+  }
+  std::string out;
+  out.append(kMagic.data(), kMagic.size());
+  out.push_back('\x01');
+  out.push_back('\x00');
+  out.push_back(static_cast<char>(header_length & 0xff));
+  out.push_back(static_cast<char>(header_length >> 8));
+  out.append(dict);
+  out.append(padding, ' ');
+  out.push_back('\n');
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes,
+                                  absl::string_view name) {
+  absl::StatusOr<NpyPrefix> prefix = ParsePrefix(bytes, name);
+  if (!prefix.ok()) return prefix.status();
+  absl::string_view data = bytes.substr(prefix->data_offset);
+  const uint64_t expected =
+      static_cast<uint64_t>(prefix->elements) * sizeof(float);
   if (data.size() != expected) {
-    return refuse(absl::StrCat("data has ", data.size(), " bytes; shape ",
-                               ShapeRepr(header->shape), " of float32 needs ",
-                               expected));
+    return DataSizeError(name, *prefix, data.size());
   }
   NpyArray array;
-  array.shape = std::move(header->shape);
-  array.data.resize(static_cast<size_t>(*count));
+  array.shape = std::move(prefix->shape);
+  array.data.resize(static_cast<size_t>(prefix->elements));
   if (expected > 0) std::memcpy(array.data.data(), data.data(), expected);
   return array;
 }
@@ -291,35 +352,10 @@ absl::StatusOr<std::string> EncodeNpy(absl::Span<const int64_t> shape,
                                                    " does not hold ",
                                                    data.size(), " elements"));
   }
-  std::string dict = absl::StrCat(
-      "{'descr': '<f4', 'fortran_order': False, 'shape': ", ShapeRepr(shape),
-      ", }");
-  if (!shape.empty()) {
-    dict.append(kGrowthAxisMaxDigits - absl::StrCat(shape[0]).size(), ' ');
-  }
-  // Version 1.0 prefix: magic, version, uint16 header length. The header
-  // ends in '\n' and is space-padded so the data is 64-byte aligned; NumPy
-  // pads a full 64 when already aligned, and so do we.
-  constexpr size_t kPrefix = 10;
-  const size_t unpadded = kPrefix + dict.size() + 1;
-  const size_t padding = kArrayAlign - unpadded % kArrayAlign;
-  const size_t header_length = dict.size() + padding + 1;
-  if (header_length > std::numeric_limits<uint16_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "shape ", ShapeRepr(shape), " needs a header too long for .npy 1.0"));
-  }
-  std::string out;
-  out.reserve(kPrefix + header_length + data.size() * sizeof(float));
-  out.append(kMagic.data(), kMagic.size());
-  out.push_back('\x01');
-  out.push_back('\x00');
-  out.push_back(static_cast<char>(header_length & 0xff));
-  out.push_back(static_cast<char>(header_length >> 8));
-  out.append(dict);
-  out.append(padding, ' ');
-  out.push_back('\n');
-  out.append(reinterpret_cast<const char*>(data.data()),
-             data.size() * sizeof(float));
+  absl::StatusOr<std::string> out = EncodeHeader(shape);
+  if (!out.ok()) return out;
+  out->append(reinterpret_cast<const char*>(data.data()),
+              data.size() * sizeof(float));
   return out;
 }
 
@@ -338,6 +374,115 @@ absl::Status WriteNpy(const std::string& path, absl::Span<const int64_t> shape,
   out.close();
   if (!out) {
     return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot write"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
+  NpyReader reader;
+  reader.path_ = path;
+  reader.in_ = std::make_unique<std::ifstream>(path, std::ios::binary);
+  std::ifstream& in = *reader.in_;
+  if (!in) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot open"));
+  }
+  // The header length sits in the first 12 bytes (8 of magic and version,
+  // then 2 or 4); read that much, then the rest of the header.
+  std::string bytes(12, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  absl::StatusOr<NpyPrefix> prefix = ParsePrefix(bytes, path);
+  const bool header_continues = !prefix.ok() && bytes.size() == 12 &&
+                                bytes.substr(0, 6) == kMagic && bytes[6] >= 1 &&
+                                bytes[6] <= 3;
+  if (header_continues) {
+    const size_t length_size = bytes[6] == 1 ? 2 : 4;
+    const size_t total =
+        8 + length_size + LoadLittleEndian(bytes.substr(8, length_size));
+    bytes.resize(total);
+    in.read(bytes.data() + 12, static_cast<std::streamsize>(total - 12));
+    bytes.resize(12 + static_cast<size_t>(in.gcount()));
+    prefix = ParsePrefix(bytes, path);
+  }
+  if (!prefix.ok()) return prefix.status();
+  in.seekg(0, std::ios::end);
+  const uint64_t data_size =
+      static_cast<uint64_t>(in.tellg()) - prefix->data_offset;
+  if (data_size != static_cast<uint64_t>(prefix->elements) * sizeof(float)) {
+    return DataSizeError(path, *prefix, data_size);
+  }
+  in.seekg(static_cast<std::streamoff>(prefix->data_offset));
+  reader.shape_ = std::move(prefix->shape);
+  reader.elements_ = prefix->elements;
+  return reader;
+}
+
+absl::Status NpyReader::Read(int64_t n, float* out) {
+  if (n < 0 || n > elements_ - read_) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": cannot read ", n,
+                                                   " elements after ", read_,
+                                                   " of ", elements_));
+  }
+  in_->read(reinterpret_cast<char*>(out),
+            static_cast<std::streamsize>(n * sizeof(float)));
+  if (!*in_) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(path_, ": cannot read"));
+  }
+  read_ += n;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NpyWriter> NpyWriter::Open(const std::string& path,
+                                          absl::Span<const int64_t> shape) {
+  const std::optional<int64_t> count = ElementCount(shape);
+  if (!count.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": shape ", ShapeRepr(shape), " overflows the element count"));
+  }
+  absl::StatusOr<std::string> header = EncodeHeader(shape);
+  if (!header.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", header.status().message()));
+  }
+  NpyWriter writer;
+  writer.path_ = path;
+  writer.elements_ = *count;
+  writer.out_ =
+      std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
+  if (!*writer.out_) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot create"));
+  }
+  writer.out_->write(header->data(),
+                     static_cast<std::streamsize>(header->size()));
+  if (!*writer.out_) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot write"));
+  }
+  return writer;
+}
+
+absl::Status NpyWriter::Append(absl::Span<const float> data) {
+  if (static_cast<int64_t>(data.size()) > elements_ - written_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": ", data.size(), " more elements after ",
+                     written_, " exceed the shape's ", elements_));
+  }
+  out_->write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(data.size() * sizeof(float)));
+  if (!*out_) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(path_, ": cannot write"));
+  }
+  written_ += static_cast<int64_t>(data.size());
+  return absl::OkStatus();
+}
+
+absl::Status NpyWriter::Close() {
+  out_->close();
+  if (!*out_) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(path_, ": cannot write"));
+  }
+  if (written_ != elements_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path_, ": closed after ", written_, " of ", elements_, " elements"));
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,8 @@
 #define ACTLAB_CLIENT_NPY_H_
 
 #include <cstdint>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,52 @@ absl::StatusOr<std::string> EncodeNpy(absl::Span<const int64_t> shape,
 // Writes EncodeNpy's bytes to `path`, replacing any existing file.
 absl::Status WriteNpy(const std::string& path, absl::Span<const int64_t> shape,
                       absl::Span<const float> data);
+
+// Reads a .npy file's header, then its elements a run at a time, so a
+// tensor larger than memory can be streamed.
+class NpyReader {
+ public:
+  // Opens `path` and checks its header as ReadNpy does (and that the file
+  // is long enough for the shape).
+  static absl::StatusOr<NpyReader> Open(const std::string& path);
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t elements() const { return elements_; }
+
+  // The next `n` elements into `out`; InvalidArgument past the end.
+  absl::Status Read(int64_t n, float* out);
+
+ private:
+  NpyReader() = default;
+
+  std::string path_;
+  std::unique_ptr<std::ifstream> in_;
+  std::vector<int64_t> shape_;
+  int64_t elements_ = 0;
+  int64_t read_ = 0;
+};
+
+// Writes a .npy file header first and its elements as they come, with
+// the bytes WriteNpy would produce.
+class NpyWriter {
+ public:
+  // Creates (or truncates) `path` and writes the header for `shape`.
+  static absl::StatusOr<NpyWriter> Open(const std::string& path,
+                                        absl::Span<const int64_t> shape);
+
+  // Appends elements; InvalidArgument beyond the shape's count.
+  absl::Status Append(absl::Span<const float> data);
+  // Flushes and closes; InvalidArgument unless every element was appended.
+  absl::Status Close();
+
+ private:
+  NpyWriter() = default;
+
+  std::string path_;
+  std::unique_ptr<std::ofstream> out_;
+  int64_t elements_ = 0;
+  int64_t written_ = 0;
+};
 
 }  // namespace actlab
 

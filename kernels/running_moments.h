@@ -35,6 +35,29 @@ absl::StatusOr<BatchMoments> ComputeBatchMoments(const ChannelLayout& layout,
                                                  bool per_channel,
                                                  const float* x);
 
+// Per-unit count, mean and M2 (sum of squared deviations from the mean) of
+// a batch that arrives in parts, in double. Each part gets the two-pass
+// moments ComputeBatchMoments uses, and parts merge by Chan et al.'s
+// parallel formula, so the result equals the one-piece moments up to
+// floating-point summation order. O(units) memory.
+class MomentAccumulator {
+ public:
+  // Adds the layout.size() elements at x, as ComputeBatchMoments takes
+  // them. Every part must give each unit the same count (whole rows of a
+  // channel-wise layout) and the same number of units. Fails like
+  // CheckFinite on a non-finite element, changing nothing.
+  absl::Status Add(const ChannelLayout& layout, bool per_channel,
+                   const float* x);
+
+  // The moments of everything added; InvalidArgument when that is nothing.
+  absl::StatusOr<BatchMoments> Moments() const;
+
+ private:
+  int64_t count_ = 0;  // per unit
+  std::vector<double> mean_;
+  std::vector<double> m2_;
+};
+
 }  // namespace actlab
 
 #endif  // ACTLAB_KERNELS_RUNNING_MOMENTS_H_

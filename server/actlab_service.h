@@ -7,6 +7,8 @@
 #ifndef ACTLAB_SERVER_ACTLAB_SERVICE_H_
 #define ACTLAB_SERVER_ACTLAB_SERVICE_H_
 
+#include <cstdint>
+
 #include "actlab/v1/actlab.grpc.pb.h"
 #include "server/evaluator.h"
 #include "server/observability/server_stats.h"
@@ -17,11 +19,30 @@ namespace actlab {
 // Sessions and units the manager holds.
 SessionCounts CountSessions(SessionManager& sessions);
 
+// EvaluateStream and ObserveStream (chunked tensors): the header is
+// validated as Evaluate/Observe validate a request, then each chunk is
+// checked (offset == elements received, 0 < elements, grad_output as long
+// as input for a backward pass, not past the declared total, whole rows for
+// channel-wise activations) and answered before the next is read, so a
+// call holds one chunk and O(parameters) state, whatever the tensor's size.
+// The reply to the chunk that completes the total is the last (last=true,
+// with parameter gradients or statistics and timings) and is sent once the
+// client has half-closed. Protocol violations are InvalidArgument naming
+// the field ("header: input.data: ...", "chunk[3].offset: ..."); a
+// declared size above
+// max_stream_elements is ResourceExhausted. Cancellation is checked between
+// chunks and ends the call with CANCELLED; ObserveStream folds its
+// statistics only after the whole batch arrived, so a failed or cancelled
+// stream changes nothing.
 class ActlabService final : public v1::Actlab::Service {
  public:
-  // All must outlive the service.
+  static constexpr int64_t kDefaultMaxStreamElements = int64_t{1} << 34;
+
+  // All must outlive the service. `max_stream_elements` caps the declared
+  // elements of a streamed tensor.
   ActlabService(const Evaluator* evaluator, SessionManager* sessions,
-                const ServerStats* stats);
+                const ServerStats* stats,
+                int64_t max_stream_elements = kDefaultMaxStreamElements);
 
   grpc::Status ListActivations(grpc::ServerContext* context,
                                const v1::ListActivationsRequest* request,
@@ -85,10 +106,24 @@ class ActlabService final : public v1::Actlab::Service {
                               const v1::GetServerStatsRequest* request,
                               v1::GetServerStatsResponse* response) override;
 
+  grpc::Status EvaluateStream(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::EvaluateStreamResponse,
+                               v1::EvaluateStreamRequest>* stream) override;
+  grpc::Status ObserveStream(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::ObserveStreamResponse,
+                               v1::ObserveStreamRequest>* stream) override;
+
  private:
+  // ResourceExhausted when a header's `input` declares more than
+  // max_stream_elements_ elements.
+  absl::Status CheckStreamSize(const v1::Tensor& input) const;
+
   const Evaluator* evaluator_;
   SessionManager* sessions_;
   const ServerStats* stats_;
+  int64_t max_stream_elements_;
 };
 
 }  // namespace actlab

@@ -2,7 +2,9 @@
 
 #include "server/evaluator.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,46 +19,25 @@ namespace {
 
 constexpr char kPwluName[] = "pwlu";
 
-// Input and optional upstream gradient of a request, validated together.
-struct Operands {
-  TensorView input;
-  std::optional<TensorView> grad_output;
-};
-
-absl::StatusOr<Operands> DecodeOperands(const v1::EvaluateRequest& request,
-                                        int64_t max_elements) {
-  if (!request.has_input()) {
-    return absl::InvalidArgumentError("input: must be set");
-  }
-  Operands operands;
-  auto input = DecodeTensor(request.input(), "input", max_elements);
-  if (!input.ok()) return input.status();
-  operands.input = *std::move(input);
-  if (request.has_grad_output()) {
-    auto grad =
-        DecodeTensor(request.grad_output(), "grad_output", max_elements);
-    if (!grad.ok()) return grad.status();
-    if (grad->shape != operands.input.shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "grad_output.shape ", ShapeString(grad->shape),
-          " must equal input.shape ", ShapeString(operands.input.shape)));
-    }
-    operands.grad_output = *std::move(grad);
-  }
-  return operands;
+// Decodes a tensor of a request, or of a stream header.
+absl::StatusOr<TensorView> DecodeOperand(const v1::Tensor& tensor,
+                                         absl::string_view field,
+                                         int64_t max_elements, bool streamed) {
+  return streamed ? DecodeHeaderTensor(tensor, field, max_elements)
+                  : DecodeTensor(tensor, field, max_elements);
 }
 
 absl::StatusOr<ChannelLayout> RequestLayout(const v1::EvaluateRequest& request,
-                                            const TensorView& input,
+                                            absl::Span<const int64_t> shape,
                                             std::optional<int> fallback_axis) {
-  const int rank = static_cast<int>(input.shape.size());
+  const int rank = static_cast<int>(shape.size());
   int axis = DefaultChannelAxis(rank);
   if (request.has_channel_axis()) {
     axis = request.channel_axis();
   } else if (fallback_axis.has_value()) {
     axis = *fallback_axis;
   }
-  return MakeChannelLayout(input.shape, axis);
+  return MakeChannelLayout(shape, axis);
 }
 
 // Times one kernel call into *ns (added, so forward + backward both count).
@@ -68,32 +49,21 @@ absl::Status Timed(int64_t* ns, Fn&& fn) {
   return status;
 }
 
-float* MutableFloats(v1::Tensor* tensor) {
-  return reinterpret_cast<float*>(tensor->mutable_data()->data());
+float* MutableFloats(std::string* bytes) {
+  return reinterpret_cast<float*>(bytes->data());
 }
 
-// Computes in the request's own payload buffers and moves them into the
-// reply: dx overwrites dy, then y overwrites x, so a call allocates and
-// copies no tensor. Backward runs first because it still needs x. The
-// kernels' contracts allow both aliasings.
-template <typename Forward, typename Backward>
-absl::Status ComputeInPlace(v1::EvaluateRequest* request,
-                            v1::EvaluateResponse* response, Forward forward,
-                            Backward backward) {
-  int64_t kernel_ns = 0;
-  float* x = MutableFloats(request->mutable_input());
-  if (request->has_grad_output()) {
-    float* dy = MutableFloats(request->mutable_grad_output());
-    absl::Status status =
-        Timed(&kernel_ns, [&] { return backward(x, dy, dy); });
-    if (!status.ok()) return status;
-    response->mutable_grad_input()->Swap(request->mutable_grad_output());
-  }
-  absl::Status status = Timed(&kernel_ns, [&] { return forward(x, x); });
-  if (!status.ok()) return status;
-  response->mutable_output()->Swap(request->mutable_input());
-  response->set_kernel_ns(kernel_ns);
-  return absl::OkStatus();
+// PwluParams' arrays, in the order EvaluatePlan sums their gradients.
+constexpr std::vector<float> PwluParams::*kPwluArrays[] = {
+    &PwluParams::left_bound, &PwluParams::right_bound, &PwluParams::values,
+    &PwluParams::left_slope, &PwluParams::right_slope};
+
+void AddTo(const std::vector<float>& chunk, std::vector<double>* sum) {
+  for (size_t i = 0; i < chunk.size(); ++i) (*sum)[i] += chunk[i];
+}
+
+std::vector<float> Rounded(const std::vector<double>& sum) {
+  return std::vector<float>(sum.begin(), sum.end());
 }
 
 }  // namespace
@@ -129,35 +99,97 @@ void Evaluator::ListActivations(v1::ListActivationsResponse* response) const {
       "travel in EvaluateRequest.pwlu or come from a session unit.");
 }
 
-absl::Status Evaluator::Evaluate(v1::EvaluateRequest* request_ptr,
+absl::Status Evaluator::Evaluate(v1::EvaluateRequest* request,
                                  v1::EvaluateResponse* response) const {
-  const v1::EvaluateRequest& request = *request_ptr;
+  absl::StatusOr<EvaluatePlan> plan = Plan(*request, /*streamed=*/false);
+  if (!plan.ok()) return plan.status();
+  // Computes in the request's own payload buffers and moves them into the
+  // reply, so a call allocates and copies no tensor.
+  float* dy =
+      plan->backward()
+          ? MutableFloats(request->mutable_grad_output()->mutable_data())
+          : nullptr;
+  absl::Status status =
+      plan->Run(MutableFloats(request->mutable_input()->mutable_data()), dy,
+                plan->elements());
+  if (!status.ok()) return status;
+  if (plan->backward()) {
+    response->mutable_grad_input()->Swap(request->mutable_grad_output());
+  }
+  response->mutable_output()->Swap(request->mutable_input());
+  plan->TakeResults(response);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EvaluatePlan> Evaluator::PlanStream(
+    const v1::EvaluateRequest& header) const {
+  return Plan(header, /*streamed=*/true);
+}
+
+absl::StatusOr<EvaluatePlan> Evaluator::Plan(const v1::EvaluateRequest& request,
+                                             bool streamed) const {
   if (request.activation().empty()) {
     return absl::InvalidArgumentError(
         "activation: must be set; ListActivations names the choices");
   }
+  EvaluatePlan plan;
+  plan.baselines_ = baselines_;
+  // The operands are decoded where each activation's checks reach them, so
+  // errors come in the same order for every activation.
+  auto decode_operands = [&]() -> absl::Status {
+    if (!request.has_input()) {
+      return absl::InvalidArgumentError("input: must be set");
+    }
+    const int64_t max = streamed ? INT64_MAX : max_elements_;
+    auto input = DecodeOperand(request.input(), "input", max, streamed);
+    if (!input.ok()) return input.status();
+    if (request.has_grad_output()) {
+      auto grad =
+          DecodeOperand(request.grad_output(), "grad_output", max, streamed);
+      if (!grad.ok()) return grad.status();
+      if (grad->shape != input->shape) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "grad_output.shape ", ShapeString(grad->shape),
+            " must equal input.shape ", ShapeString(input->shape)));
+      }
+    }
+    plan.shape_ = input->shape;
+    plan.elements_ = input->elements;
+    plan.backward_ = request.has_grad_output();
+    plan.layout_ = FlatLayout(input->elements);
+    return absl::OkStatus();
+  };
+
+  absl::Status status;
   if (request.activation() == kPwluName) {
-    return EvaluatePwlu(request_ptr, response);
-  }
-  if (request.pwlu_source_case() != v1::EvaluateRequest::PWLU_SOURCE_NOT_SET) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    status = PlanPwlu(request, decode_operands, &plan);
+  } else if (request.pwlu_source_case() !=
+             v1::EvaluateRequest::PWLU_SOURCE_NOT_SET) {
+    status = absl::InvalidArgumentError(absl::StrCat(
         "pwlu/unit: only the pwlu activation takes PWLU parameters, not '",
         request.activation(), "'"));
-  }
-  if (request.activation() == "prelu") {
-    return EvaluatePrelu(request_ptr, response);
-  }
-  if (request.has_prelu_slope()) {
-    return absl::InvalidArgumentError(
+  } else if (request.activation() == "prelu") {
+    status = PlanPrelu(request, decode_operands, &plan);
+  } else if (request.has_prelu_slope()) {
+    status = absl::InvalidArgumentError(
         absl::StrCat("prelu_slope: only prelu takes slopes, not '",
                      request.activation(), "'"));
+  } else {
+    status = PlanBaseline(request, decode_operands, &plan);
   }
-  return EvaluateBaseline(request_ptr, response);
+  if (!status.ok()) return status;
+  if (plan.channel_wise_) {
+    // At least 1 so a tensor with empty rows (and no elements) still has a
+    // chunk granule; it then takes no chunk at all.
+    plan.row_elements_ =
+        std::max<int64_t>(1, plan.layout_.channels * plan.layout_.inner);
+  }
+  return plan;
 }
 
-absl::Status Evaluator::EvaluatePwlu(v1::EvaluateRequest* request_ptr,
-                                     v1::EvaluateResponse* response) const {
-  const v1::EvaluateRequest& request = *request_ptr;
+absl::Status Evaluator::PlanPwlu(const v1::EvaluateRequest& request,
+                                 OperandDecoder decode_operands,
+                                 EvaluatePlan* plan) const {
   if (!request.params().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("params: pwlu takes no scalar parameters (got '",
@@ -188,43 +220,34 @@ absl::Status Evaluator::EvaluatePwlu(v1::EvaluateRequest* request_ptr,
   if (request.has_prelu_slope()) {
     return absl::InvalidArgumentError("prelu_slope: only prelu takes slopes");
   }
-
-  auto operands = DecodeOperands(request, max_elements_);
-  if (!operands.ok()) return operands.status();
-  ChannelLayout layout = FlatLayout(operands->input.elements);
+  if (absl::Status s = decode_operands(); !s.ok()) return s;
   if (unit.granularity == v1::CHANNEL) {
-    auto channel_layout =
-        RequestLayout(request, operands->input, unit.channel_axis);
-    if (!channel_layout.ok()) return channel_layout.status();
-    layout = *channel_layout;
-    if (layout.channels != unit.params.units()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input.shape ", ShapeString(operands->input.shape),
-                       " has ", layout.channels,
-                       " channels along the channel axis, but the "
-                       "channel-wise PWLU has ",
-                       unit.params.units(), " units"));
+    auto layout = RequestLayout(request, plan->shape_, unit.channel_axis);
+    if (!layout.ok()) return layout.status();
+    if (layout->channels != unit.params.units()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input.shape ", ShapeString(plan->shape_), " has ", layout->channels,
+          " channels along the channel axis, but the "
+          "channel-wise PWLU has ",
+          unit.params.units(), " units"));
+    }
+    plan->layout_ = *layout;
+    plan->channel_wise_ = true;
+  }
+  plan->kind_ = EvaluatePlan::Kind::kPwlu;
+  plan->granularity_ = unit.granularity;
+  plan->pwlu_ = std::move(unit.params);
+  if (plan->backward_) {
+    for (auto array : kPwluArrays) {
+      plan->grad_sums_.emplace_back((plan->pwlu_.*array).size(), 0.0);
     }
   }
-
-  PwluParams grad;
-  absl::Status status = ComputeInPlace(
-      request_ptr, response,
-      [&](const float* x, float* y) {
-        return PwluForward(unit.params, layout, x, y);
-      },
-      [&](const float* x, const float* dy, float* dx) {
-        return PwluBackward(unit.params, layout, x, dy, dx, &grad);
-      });
-  if (status.ok() && request.has_grad_output()) {
-    EncodePwluParams(grad, unit.granularity, response->mutable_grad_pwlu());
-  }
-  return status;
+  return absl::OkStatus();
 }
 
-absl::Status Evaluator::EvaluatePrelu(v1::EvaluateRequest* request_ptr,
-                                      v1::EvaluateResponse* response) const {
-  const v1::EvaluateRequest& request = *request_ptr;
+absl::Status Evaluator::PlanPrelu(const v1::EvaluateRequest& request,
+                                  OperandDecoder decode_operands,
+                                  EvaluatePlan* plan) const {
   if (!request.params().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("params: prelu takes no scalar parameters (got '",
@@ -232,10 +255,8 @@ absl::Status Evaluator::EvaluatePrelu(v1::EvaluateRequest* request_ptr,
                      "'); its slopes travel in "
                      "prelu_slope"));
   }
-  auto operands = DecodeOperands(request, max_elements_);
-  if (!operands.ok()) return operands.status();
-  const TensorView& x = operands->input;
-  auto layout = RequestLayout(request, x, std::nullopt);
+  if (absl::Status s = decode_operands(); !s.ok()) return s;
+  auto layout = RequestLayout(request, plan->shape_, std::nullopt);
   if (!layout.ok()) return layout.status();
   if (!request.has_prelu_slope()) {
     return absl::InvalidArgumentError(
@@ -248,52 +269,121 @@ absl::Status Evaluator::EvaluatePrelu(v1::EvaluateRequest* request_ptr,
     return absl::InvalidArgumentError(absl::StrCat(
         "prelu_slope.shape ", ShapeString(slope->shape), " must be [",
         layout->channels, "]: one slope per channel of input.shape ",
-        ShapeString(x.shape), " along the channel axis"));
+        ShapeString(plan->shape_), " along the channel axis"));
   }
-
-  const float* slopes = slope->data;
-  float* dslope = nullptr;
-  if (request.has_grad_output()) {
-    dslope = PrepareTensor(slope->shape, response->mutable_grad_prelu_slope());
-  }
-  return ComputeInPlace(
-      request_ptr, response,
-      [&](const float* x, float* y) {
-        return baselines_->PreluForward(*layout, x, slopes, y);
-      },
-      [&](const float* x, const float* dy, float* dx) {
-        return baselines_->PreluBackward(*layout, x, slopes, dy, dx, dslope);
-      });
+  plan->kind_ = EvaluatePlan::Kind::kPrelu;
+  plan->layout_ = *layout;
+  plan->channel_wise_ = true;
+  plan->prelu_slope_.assign(slope->data, slope->data + slope->elements);
+  if (plan->backward_) plan->grad_sums_.emplace_back(slope->elements, 0.0);
+  return absl::OkStatus();
 }
 
-absl::Status Evaluator::EvaluateBaseline(v1::EvaluateRequest* request_ptr,
-                                         v1::EvaluateResponse* response) const {
-  const v1::EvaluateRequest& request = *request_ptr;
+absl::Status Evaluator::PlanBaseline(const v1::EvaluateRequest& request,
+                                     OperandDecoder decode_operands,
+                                     EvaluatePlan* plan) const {
   const std::map<std::string, double> params(request.params().begin(),
                                              request.params().end());
   auto act = baselines_->Resolve(request.activation(), params);
   if (!act.ok()) return act.status();
-  auto operands = DecodeOperands(request, max_elements_);
-  if (!operands.ok()) return operands.status();
+  if (absl::Status s = decode_operands(); !s.ok()) return s;
   if (request.has_channel_axis()) {
     // Element-wise activations have no channels, but a wrong axis is still
     // a mistake worth reporting rather than ignoring.
-    auto layout = RequestLayout(request, operands->input, std::nullopt);
+    auto layout = RequestLayout(request, plan->shape_, std::nullopt);
     if (!layout.ok()) return layout.status();
   }
-  if (operands->grad_output.has_value() && !act->info->has_backward) {
+  if (plan->backward_ && !act->info->has_backward) {
     return absl::InvalidArgumentError(
         absl::StrCat("grad_output: ", act->info->name, " has no backward"));
   }
-  const std::vector<int64_t> shape = operands->input.shape;
-  return ComputeInPlace(
-      request_ptr, response,
-      [&](const float* x, float* y) {
-        return baselines_->Forward(*act, shape, x, y);
-      },
-      [&](const float* x, const float* dy, float* dx) {
-        return baselines_->Backward(*act, shape, x, dy, dx);
-      });
+  plan->kind_ = EvaluatePlan::Kind::kBaseline;
+  plan->activation_ = *std::move(act);
+  return absl::OkStatus();
+}
+
+absl::Status EvaluatePlan::Run(float* x, float* dy, int64_t n) {
+  if (n % row_elements_ != 0 || (dy != nullptr) != backward_) {
+    return absl::InternalError(absl::StrCat(
+        "evaluator: ", n, " elements are not whole rows of ", row_elements_,
+        ", or the gradient does not match the plan"));
+  }
+  // Backward runs first because it still needs x; the kernels' contracts
+  // allow y to alias x and dx to alias dy.
+  switch (kind_) {
+    case Kind::kPwlu:
+      return RunPwlu(x, dy, n);
+    case Kind::kPrelu:
+      return RunPrelu(x, dy, n);
+    case Kind::kBaseline:
+      return RunBaseline(x, dy, n);
+  }
+  return absl::InternalError("evaluator: unknown plan kind");
+}
+
+ChannelLayout EvaluatePlan::ChunkLayout(int64_t n) const {
+  // The whole tensor keeps its own view, which may have empty rows.
+  if (n == elements_) return layout_;
+  if (!channel_wise_) return FlatLayout(n);
+  return {n / row_elements_, layout_.channels, layout_.inner};
+}
+
+absl::Status EvaluatePlan::RunPwlu(float* x, float* dy, int64_t n) {
+  const ChannelLayout layout = ChunkLayout(n);
+  if (dy != nullptr) {
+    PwluParams grad;
+    absl::Status status = Timed(&kernel_ns_, [&] {
+      return PwluBackward(pwlu_, layout, x, dy, dy, &grad);
+    });
+    if (!status.ok()) return status;
+    for (size_t k = 0; k < grad_sums_.size(); ++k) {
+      AddTo(grad.*kPwluArrays[k], &grad_sums_[k]);
+    }
+  }
+  return Timed(&kernel_ns_, [&] { return PwluForward(pwlu_, layout, x, x); });
+}
+
+absl::Status EvaluatePlan::RunPrelu(float* x, float* dy, int64_t n) {
+  const ChannelLayout layout = ChunkLayout(n);
+  const float* slope = prelu_slope_.data();
+  if (dy != nullptr) {
+    std::vector<float> dslope(prelu_slope_.size());
+    absl::Status status = Timed(&kernel_ns_, [&] {
+      return baselines_->PreluBackward(layout, x, slope, dy, dy, dslope.data());
+    });
+    if (!status.ok()) return status;
+    AddTo(dslope, &grad_sums_[0]);
+  }
+  return Timed(&kernel_ns_,
+               [&] { return baselines_->PreluForward(layout, x, slope, x); });
+}
+
+absl::Status EvaluatePlan::RunBaseline(float* x, float* dy, int64_t n) {
+  // Element-wise: the shape only sizes the kernel, so a chunk is flat.
+  const std::vector<int64_t> shape = {n};
+  if (dy != nullptr) {
+    absl::Status status = Timed(&kernel_ns_, [&] {
+      return baselines_->Backward(activation_, shape, x, dy, dy);
+    });
+    if (!status.ok()) return status;
+  }
+  return Timed(&kernel_ns_,
+               [&] { return baselines_->Forward(activation_, shape, x, x); });
+}
+
+void EvaluatePlan::WritePreluGradient(v1::Tensor* out) const {
+  const std::vector<float> grad = Rounded(grad_sums_[0]);
+  float* data = PrepareTensor({static_cast<int64_t>(grad.size())}, out);
+  std::copy(grad.begin(), grad.end(), data);
+}
+
+void EvaluatePlan::WritePwluGradient(v1::PwluParameters* out) const {
+  PwluParams grad;
+  grad.intervals = pwlu_.intervals;
+  for (size_t k = 0; k < grad_sums_.size(); ++k) {
+    grad.*kPwluArrays[k] = Rounded(grad_sums_[k]);
+  }
+  EncodePwluParams(grad, granularity_, out);
 }
 
 }  // namespace actlab

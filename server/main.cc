@@ -25,6 +25,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "kernels/baseline.h"
+#include "kernels/kernel_threads.h"
 #include "kernels/pwlu.h"
 #include "server/actlab_service.h"
 #include "server/evaluator.h"
@@ -50,6 +51,11 @@ ABSL_FLAG(int, store_pool_size, 4,
 ABSL_FLAG(int, max_message_mb, 256,
           "Largest request or reply in MiB, both directions. gRPC's own "
           "default of 4 MiB is too small for activation tensors.");
+ABSL_FLAG(int64_t, max_stream_elements,
+          actlab::ActlabService::kDefaultMaxStreamElements,
+          "Most elements a tensor streamed in chunks (EvaluateStream, "
+          "ObserveStream) may declare; the server holds one chunk of it at a "
+          "time, so this bounds the work of a call, not its memory.");
 ABSL_FLAG(int, metrics_port, 0,
           "Serve Prometheus metrics over HTTP at /metrics on this port, on "
           "the host of --listen; 0 turns them off.");
@@ -58,6 +64,10 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "Private key (PEM) of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "With TLS, require client certificates signed by this CA (PEM).");
+ABSL_FLAG(int, threads, 0,
+          "Threads one kernel call may use for large tensors (64K elements "
+          "and up; smaller ones use the calling thread); 0 means OpenMP's "
+          "default, OMP_NUM_THREADS or the number of cores.");
 ABSL_FLAG(int, drain_delay_seconds, 0,
           "On SIGTERM, how long health reports NOT_SERVING while calls are "
           "still taken, so load balancers and Kubernetes readiness probes "
@@ -146,6 +156,12 @@ int Run() {
     return 2;
   }
   const int max_message_bytes = max_message_mb * 1024 * 1024;
+  const int64_t max_stream_elements = absl::GetFlag(FLAGS_max_stream_elements);
+  if (max_stream_elements < 1) {
+    Log(absl::StrCat("--max_stream_elements=", max_stream_elements,
+                     " must be at least 1"));
+    return 2;
+  }
 
   // Handle termination signals in this thread alone: block them before any
   // other thread exists so every thread inherits the mask.
@@ -155,6 +171,11 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (absl::GetFlag(FLAGS_threads) < 0) {
+    Log("--threads must be >= 0");
+    return 2;
+  }
+  SetKernelThreads(absl::GetFlag(FLAGS_threads));
   BaselineEngine baselines;
   const std::string store_flag = absl::GetFlag(FLAGS_store);
   const bool shared = PostgresStore::IsUrl(store_flag);
@@ -190,7 +211,8 @@ int Run() {
   const int64_t max_elements = max_message_bytes / sizeof(float) / 2;
   Evaluator evaluator(&baselines, sessions->get(), max_elements);
   ServerStats stats;
-  ActlabService service(&evaluator, sessions->get(), &stats);
+  ActlabService service(&evaluator, sessions->get(), &stats,
+                        max_stream_elements);
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string host = listen.substr(0, listen.rfind(':'));

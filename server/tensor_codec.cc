@@ -15,9 +15,12 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "the wire format is little-endian; a big-endian host would "
               "need a byte swap here");
 
-absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor,
-                                        absl::string_view field,
-                                        int64_t max_elements) {
+namespace {
+
+// Dtype and shape, without looking at the data.
+absl::StatusOr<TensorView> DecodeShape(const v1::Tensor& tensor,
+                                       absl::string_view field,
+                                       int64_t max_elements) {
   if (tensor.dtype() != v1::FLOAT32) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ".dtype: ", v1::DataType_Name(tensor.dtype()),
@@ -44,15 +47,37 @@ absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor,
         absl::StrCat(field, ".shape ", ShapeString(view.shape), " has ",
                      elements, " elements; the limit is ", max_elements));
   }
-  const uint64_t expected = static_cast<uint64_t>(elements) * sizeof(float);
+  view.elements = elements;
+  return view;
+}
+
+}  // namespace
+
+absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor,
+                                        absl::string_view field,
+                                        int64_t max_elements) {
+  absl::StatusOr<TensorView> view = DecodeShape(tensor, field, max_elements);
+  if (!view.ok()) return view;
+  const uint64_t expected =
+      static_cast<uint64_t>(view->elements) * sizeof(float);
   if (tensor.data().size() != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ".data has ", tensor.data().size(), " bytes; shape ",
-        ShapeString(view.shape), " of FLOAT32 needs ", expected));
+        ShapeString(view->shape), " of FLOAT32 needs ", expected));
   }
-  view.elements = elements;
-  view.data = reinterpret_cast<const float*>(tensor.data().data());
+  view->data = reinterpret_cast<const float*>(tensor.data().data());
   return view;
+}
+
+absl::StatusOr<TensorView> DecodeHeaderTensor(const v1::Tensor& tensor,
+                                              absl::string_view field,
+                                              int64_t max_elements) {
+  if (!tensor.data().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".data: must be empty in a stream header (has ",
+        tensor.data().size(), " bytes); the chunks carry the data"));
+  }
+  return DecodeShape(tensor, field, max_elements);
 }
 
 float* PrepareTensor(absl::Span<const int64_t> shape, v1::Tensor* out) {

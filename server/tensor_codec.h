@@ -33,6 +33,14 @@ absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor,
                                         absl::string_view field,
                                         int64_t max_elements = INT64_MAX);
 
+// A tensor of a stream header, which declares what the chunks will carry:
+// DecodeTensor's checks of dtype and shape, and data that must be empty
+// (InvalidArgument "<field>.data: must be empty ..." otherwise). The view's
+// data is null.
+absl::StatusOr<TensorView> DecodeHeaderTensor(const v1::Tensor& tensor,
+                                              absl::string_view field,
+                                              int64_t max_elements = INT64_MAX);
+
 // Shapes `out` as a FLOAT32 tensor of `shape` and returns its float buffer
 // (uninitialised), so kernels write straight into the reply.
 float* PrepareTensor(absl::Span<const int64_t> shape, v1::Tensor* out);

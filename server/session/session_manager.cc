@@ -601,11 +601,10 @@ absl::StatusOr<v1::Unit> SessionManager::AddUnit(
   return record->unit();
 }
 
-absl::StatusOr<v1::RunningStats> SessionManager::Observe(
-    const v1::UnitRef& ref, const TensorView& input, float* output) {
-  const std::string label = UnitLabel(ref.unit(), ref.session_id());
+absl::StatusOr<v1::UnitConfig> SessionManager::ObservableConfig(
+    const v1::UnitRef& ref, absl::string_view label, const TensorView& input) {
   // Read first so a call in the wrong phase is told so, whatever its input;
-  // checked again under the lock below.
+  // checked again under the lock when the batch is folded.
   absl::StatusOr<StoredUnit> read = ReadUnit(ref);
   if (!read.ok()) return read.status();
   absl::Status status = CheckPhase(read->record.unit(), label);
@@ -613,6 +612,14 @@ absl::StatusOr<v1::RunningStats> SessionManager::Observe(
   if (input.elements == 0) {
     return absl::InvalidArgumentError("input: the tensor has no elements");
   }
+  return read->record.unit().config();
+}
+
+absl::StatusOr<v1::RunningStats> SessionManager::Observe(
+    const v1::UnitRef& ref, const TensorView& input, float* output) {
+  const std::string label = UnitLabel(ref.unit(), ref.session_id());
+  absl::StatusOr<v1::UnitConfig> read = ObservableConfig(ref, label, input);
+  if (!read.ok()) return read.status();
   // The batch moments and the output depend only on the input and the
   // config, so they are computed before the unit is locked, and again under
   // the lock only if an import replaced the config meanwhile.
@@ -631,34 +638,102 @@ absl::StatusOr<v1::RunningStats> SessionManager::Observe(
     if (!shape.ok()) return shape.status();
     return engine_->Forward(*shape, {input.elements}, input.data, output);
   };
-  status = prepare(read->record.unit().config());
+  absl::Status status = prepare(*read);
   if (!status.ok()) return status;
 
+  return FoldObserved(ref, label, config, moments, prepare);
+}
+
+absl::StatusOr<v1::RunningStats> SessionManager::FoldObserved(
+    const v1::UnitRef& ref, absl::string_view label,
+    const v1::UnitConfig& config, const BatchMoments& moments,
+    absl::FunctionRef<absl::Status(const v1::UnitConfig&)> on_config_change) {
   v1::RunningStats stats;
-  status = store_->Update(ref.session_id(), [&](SessionTransaction& txn) {
-    absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(ref.unit());
-    if (!row.ok()) return row.status();
-    if (!row->has_value()) return UnitNotFound(ref.unit(), ref.session_id());
-    absl::StatusOr<session::UnitRecord> record =
-        ParseUnit(**row, ref.session_id());
-    if (!record.ok()) return record.status();
-    v1::Unit& state = *record->mutable_unit();
-    absl::Status s = CheckPhase(state, label);
-    if (!s.ok()) return s;
-    if (!SameConfig(state.config(), config)) {
-      s = prepare(state.config());
-      if (!s.ok()) return s;
-    }
-    FoldBatch(moments, config.momentum(), state.mutable_stats());
-    state.set_batches_observed(state.batches_observed() + 1);
-    Touch(absl::Now(), &state);
-    s = txn.PutUnit(MakeRow(*record, (*row)->position));
-    if (!s.ok()) return s;
-    stats = state.stats();
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      store_->Update(ref.session_id(), [&](SessionTransaction& txn) {
+        absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(ref.unit());
+        if (!row.ok()) return row.status();
+        if (!row->has_value()) {
+          return UnitNotFound(ref.unit(), ref.session_id());
+        }
+        absl::StatusOr<session::UnitRecord> record =
+            ParseUnit(**row, ref.session_id());
+        if (!record.ok()) return record.status();
+        v1::Unit& state = *record->mutable_unit();
+        absl::Status s = CheckPhase(state, label);
+        if (!s.ok()) return s;
+        if (!SameConfig(state.config(), config)) {
+          s = on_config_change(state.config());
+          if (!s.ok()) return s;
+        }
+        FoldBatch(moments, config.momentum(), state.mutable_stats());
+        state.set_batches_observed(state.batches_observed() + 1);
+        Touch(absl::Now(), &state);
+        s = txn.PutUnit(MakeRow(*record, (*row)->position));
+        if (!s.ok()) return s;
+        stats = state.stats();
+        return absl::OkStatus();
+      });
   if (!status.ok()) return FromStore(status, ref.session_id());
   return stats;
+}
+
+absl::StatusOr<StreamedBatch> SessionManager::BeginObserveStream(
+    const v1::UnitRef& ref, const TensorView& declared) {
+  StreamedBatch batch;
+  batch.label_ = UnitLabel(ref.unit(), ref.session_id());
+  absl::StatusOr<v1::UnitConfig> config =
+      ObservableConfig(ref, batch.label_, declared);
+  if (!config.ok()) return config.status();
+  batch.ref_ = ref;
+  batch.config_ = *std::move(config);
+  absl::StatusOr<ChannelLayout> layout =
+      UnitLayout(batch.config_, declared, batch.label_);
+  if (!layout.ok()) return layout.status();
+  batch.layout_ = *layout;
+  batch.elements_ = declared.elements;
+  if (batch.config_.granularity() == v1::CHANNEL) {
+    batch.row_elements_ = layout->channels * layout->inner;
+  }
+  absl::StatusOr<ResolvedActivation> shape =
+      StoredShape(*engine_, batch.config_, batch.label_);
+  if (!shape.ok()) return shape.status();
+  batch.shape_ = *std::move(shape);
+  return batch;
+}
+
+absl::Status SessionManager::ObserveStreamChunk(StreamedBatch* batch,
+                                                const float* x, int64_t n,
+                                                float* output) {
+  if (n <= 0 || n % batch->row_elements_ != 0) {
+    return absl::InternalError(absl::StrCat("observe stream: ", n,
+                                            " elements are not whole rows of ",
+                                            batch->row_elements_));
+  }
+  const bool per_channel = batch->config_.granularity() == v1::CHANNEL;
+  const ChannelLayout layout =
+      per_channel ? ChannelLayout{n / batch->row_elements_,
+                                  batch->layout_.channels, batch->layout_.inner}
+                  : FlatLayout(n);
+  absl::Status status = batch->moments_.Add(layout, per_channel, x);
+  if (!status.ok()) return WithField(status, "input");
+  return engine_->Forward(batch->shape_, {n}, x, output);
+}
+
+absl::StatusOr<v1::RunningStats> SessionManager::FinishObserveStream(
+    const StreamedBatch& batch) {
+  absl::StatusOr<BatchMoments> moments = batch.moments_.Moments();
+  if (!moments.ok()) return WithField(moments.status(), "input");
+  // The chunks are gone, so a config an import changed meanwhile cannot be
+  // applied to them: the batch is refused rather than folded under the
+  // wrong config.
+  return FoldObserved(batch.ref_, batch.label_, batch.config_, *moments,
+                      [&batch](const v1::UnitConfig&) {
+                        return absl::AbortedError(absl::StrCat(
+                            batch.label_,
+                            " was replaced while its batch streamed in; "
+                            "nothing was folded, send the batch again"));
+                      });
 }
 
 absl::StatusOr<v1::FitBoundariesResponse> SessionManager::FitBoundaries(

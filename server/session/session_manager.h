@@ -73,7 +73,9 @@
 #include "absl/time/time.h"
 #include "actlab/v1/actlab.pb.h"
 #include "kernels/baseline.h"
+#include "kernels/channel_layout.h"
 #include "kernels/pwlu.h"
+#include "kernels/running_moments.h"
 #include "server/session/session_store.h"
 #include "server/tensor_codec.h"
 
@@ -84,6 +86,28 @@ struct SessionUnitParams {
   PwluParams params;
   v1::Granularity granularity = v1::LAYER;
   std::optional<int> channel_axis;  // unset: DefaultChannelAxis(rank)
+};
+
+// ObserveStream's state between chunks: the unit's config as of the
+// header and the moments of the chunks so far. O(units) memory, no tensor.
+class StreamedBatch {
+ public:
+  int64_t elements() const { return elements_; }
+  // Every chunk holds a multiple of this many elements: channels x inner
+  // for a channel-wise unit, 1 for a layer-wise one.
+  int64_t row_elements() const { return row_elements_; }
+
+ private:
+  friend class SessionManager;
+
+  v1::UnitRef ref_;
+  std::string label_;
+  v1::UnitConfig config_;
+  ResolvedActivation shape_;
+  ChannelLayout layout_;  // of the whole batch
+  int64_t elements_ = 0;
+  int64_t row_elements_ = 1;
+  MomentAccumulator moments_;
 };
 
 class SessionManager {
@@ -121,6 +145,22 @@ class SessionManager {
   absl::StatusOr<v1::RunningStats> Observe(const v1::UnitRef& ref,
                                            const TensorView& input,
                                            float* output);
+
+  // Observe of one batch that arrives in chunks (ObserveStream), with
+  // Observe's checks and results: BeginObserveStream checks the unit and
+  // the declared shape (`declared.data` unused); ObserveStreamChunk writes
+  // the initial shape's output for the next `n` elements (whole rows) and
+  // gathers their moments, failing with InvalidArgument on NaN/inf;
+  // FinishObserveStream folds the whole batch in one transaction, exactly
+  // once. Nothing is written before FinishObserveStream, so a stream that
+  // fails or is abandoned changes nothing. Should an import replace the
+  // unit's config during the stream, Finish fails with Aborted.
+  absl::StatusOr<StreamedBatch> BeginObserveStream(const v1::UnitRef& ref,
+                                                   const TensorView& declared);
+  absl::Status ObserveStreamChunk(StreamedBatch* batch, const float* x,
+                                  int64_t n, float* output);
+  absl::StatusOr<v1::RunningStats> FinishObserveStream(
+      const StreamedBatch& batch);
 
   // Phase II entry: realigns one unit (request.unit) or every unit of the
   // session still in STATISTICS (request.unit empty; units in TRAINING are
@@ -191,6 +231,19 @@ class SessionManager {
   absl::Status CloseInterruptedFits(absl::Duration lease);
   // The unit `ref` names, read without a lock.
   absl::StatusOr<StoredUnit> ReadUnit(const v1::UnitRef& ref);
+  // The config of the unit an Observe of `input` may run on: it exists,
+  // is in STATISTICS, and the input has elements.
+  absl::StatusOr<v1::UnitConfig> ObservableConfig(const v1::UnitRef& ref,
+                                                  absl::string_view label,
+                                                  const TensorView& input);
+  // Folds `moments` of a batch (taken under `config`) into the unit in one
+  // locked transaction. Should the stored config differ (an import
+  // replaced it), `on_config_change` gets the new one and must either
+  // recompute `config` and `moments` (both by reference) or fail.
+  absl::StatusOr<v1::RunningStats> FoldObserved(
+      const v1::UnitRef& ref, absl::string_view label,
+      const v1::UnitConfig& config, const BatchMoments& moments,
+      absl::FunctionRef<absl::Status(const v1::UnitConfig&)> on_config_change);
   // NotFound for a unit the store did not have: for the session when it is
   // missing too, else for the unit.
   absl::Status UnitMissing(absl::string_view session, absl::string_view unit);
