@@ -18,13 +18,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/kernel_threads.h"
 #include "kernels/pwlu_kernels.h"
 
 namespace actlab {
 namespace {
 
-// Below this many elements a parallel region costs more than it saves.
-constexpr int64_t kParallelMinElements = int64_t{1} << 16;
 // Channels whose runs are shorter than this (NHWC: 1) are staged through a
 // buffer (ForEachBlock) so the kernels still see long contiguous runs.
 constexpr int64_t kMinRun = 64;
@@ -97,9 +96,7 @@ ChannelLayout EffectiveLayout(const PwluParams& params,
   return params.units() == 1 ? FlatLayout(layout.size()) : layout;
 }
 
-int Workers(int64_t elements) {
-  return elements >= kParallelMinElements ? omp_get_max_threads() : 1;
-}
+int Workers(int64_t elements) { return KernelThreadsFor(elements); }
 
 // Start of part `part` of [0, total) split into `parts`.
 int64_t SplitPoint(int64_t total, int parts, int part, int64_t align) {
@@ -336,9 +333,9 @@ void GradientsFromSums(const PwluParams& params, const double* all_sums,
       left_part[i & 3] += slope * (a * (1.0 - i * inv_n) - v * inv_n);
       right_part[i & 3] += slope * (a * i + v) * inv_n;
     }
-    const double dleft = -static_cast<double>(params.left_slope[u]) * a_left -
-                         ((left_part[0] + left_part[1]) +
-                          (left_part[2] + left_part[3]));
+    const double dleft =
+        -static_cast<double>(params.left_slope[u]) * a_left -
+        ((left_part[0] + left_part[1]) + (left_part[2] + left_part[3]));
     const double dright =
         -static_cast<double>(params.right_slope[u]) * a_right -
         ((right_part[0] + right_part[1]) + (right_part[2] + right_part[3]));
