@@ -86,6 +86,9 @@ const absl::flat_hash_map<std::string, MethodProbe>& Probes() {
       {"Fit", Probe<FitRequest, FitResponse>()},
       {"ListRuns", Probe<ListRunsRequest, ListRunsResponse>()},
       {"GetRun", Probe<GetRunRequest, GetRunResponse>()},
+      {"EvaluateStream",
+       Probe<EvaluateStreamRequest, EvaluateStreamResponse>()},
+      {"ObserveStream", Probe<ObserveStreamRequest, ObserveStreamResponse>()},
       {"GetServerStats",
        Probe<GetServerStatsRequest, GetServerStatsResponse>()},
   };

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -616,7 +617,8 @@ absl::StatusOr<v1::UnitConfig> SessionManager::ObservableConfig(
 }
 
 absl::StatusOr<v1::RunningStats> SessionManager::Observe(
-    const v1::UnitRef& ref, const TensorView& input, float* output) {
+    const v1::UnitRef& ref, const TensorView& input, float* output,
+    int64_t* kernel_ns) {
   const std::string label = UnitLabel(ref.unit(), ref.session_id());
   absl::StatusOr<v1::UnitConfig> read = ObservableConfig(ref, label, input);
   if (!read.ok()) return read.status();
@@ -626,6 +628,12 @@ absl::StatusOr<v1::RunningStats> SessionManager::Observe(
   v1::UnitConfig config;
   BatchMoments moments;
   auto prepare = [&](const v1::UnitConfig& c) -> absl::Status {
+    const absl::Time start = absl::Now();
+    auto timed = absl::MakeCleanup([&] {
+      if (kernel_ns != nullptr) {
+        *kernel_ns += absl::ToInt64Nanoseconds(absl::Now() - start);
+      }
+    });
     config = c;
     absl::StatusOr<ChannelLayout> layout = UnitLayout(config, input, label);
     if (!layout.ok()) return layout.status();

@@ -141,10 +141,13 @@ class SessionManager {
   // Phase I step: folds `input`'s statistics into the unit and writes the
   // initial shape's output to `output` (input.elements floats). The unit
   // must be in STATISTICS; for CHANNEL the input's extent along the channel
-  // axis must equal the unit's channels; NaN/inf is InvalidArgument.
+  // axis must equal the unit's channels; NaN/inf is InvalidArgument. Adds
+  // the time spent computing (statistics and output, not the store) to
+  // *kernel_ns when given.
   absl::StatusOr<v1::RunningStats> Observe(const v1::UnitRef& ref,
                                            const TensorView& input,
-                                           float* output);
+                                           float* output,
+                                           int64_t* kernel_ns = nullptr);
 
   // Observe of one batch that arrives in chunks (ObserveStream), with
   // Observe's checks and results: BeginObserveStream checks the unit and

@@ -176,6 +176,24 @@ TEST_F(ObservabilityTest, StatsCountExactlyTheCallsMade) {
   EXPECT_EQ(own->success_count(), 1);
 }
 
+TEST_F(ObservabilityTest, ObserveReportsKernelTimeApartFromHandling) {
+  grpc::ClientContext create_context;
+  v1::CreateSessionRequest create;
+  create.add_units()->set_name("act");
+  v1::CreateSessionResponse session;
+  ASSERT_TRUE(stub_->CreateSession(&create_context, create, &session).ok());
+  grpc::ClientContext context;
+  v1::ObserveRequest request;
+  request.mutable_unit()->set_session_id(session.session().id());
+  request.mutable_unit()->set_unit("act");
+  *request.mutable_input() = GeluRequest().input();
+  v1::ObserveResponse response;
+  ASSERT_TRUE(stub_->Observe(&context, request, &response).ok());
+  EXPECT_GT(response.kernel_ns(), 0);
+  // Handling also covers decoding and the store's durable commit.
+  EXPECT_GT(response.handling_ns(), response.kernel_ns());
+}
+
 TEST_F(ObservabilityTest, SessionsAndUnitsAreCounted) {
   grpc::ClientContext context;
   v1::CreateSessionRequest request;
