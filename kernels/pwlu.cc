@@ -179,8 +179,15 @@ void Transfer(const ChannelLayout& l, const Block& b, const Copy& copy,
         constexpr int64_t kAhead = 8;
         const float* ahead =
             (to_buffer ? src : dst) + t + kAhead * kTile * l.channels;
-        for (int64_t i = 0; i < kTile; ++i) {
-          __builtin_prefetch(ahead + i * l.channels, to_buffer ? 0 : 1);
+        // The read/write hint must be a constant, hence two loops.
+        if (to_buffer) {
+          for (int64_t i = 0; i < kTile; ++i) {
+            __builtin_prefetch(ahead + i * l.channels, 0);
+          }
+        } else {
+          for (int64_t i = 0; i < kTile; ++i) {
+            __builtin_prefetch(ahead + i * l.channels, 1);
+          }
         }
         if (to_buffer) {
           PwluTranspose16x16Avx512(src + t, l.channels, dst + f, run);
@@ -364,9 +371,9 @@ namespace {
 // The branch-free prefilter of ValidatePwluParams: true only if the exact
 // checks pass (float bounds with a factor-2 margin below the exact limits;
 // NaN comparisons count as failures). Integer flags and no early exit let
-// it vectorize; the AVX-512 clone does 16 values at a time.
-__attribute__((target_clones("avx512f", "default"))) bool Plausible(
-    const PwluParams& params) {
+// it vectorize. (No target_clones: its ifunc resolver runs before a
+// ThreadSanitizer runtime starts and crashes instrumented binaries.)
+bool Plausible(const PwluParams& params) {
   const int n = params.intervals;
   const int64_t units = params.units();
   const float* left = params.left_bound.data();

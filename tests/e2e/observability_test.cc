@@ -171,7 +171,9 @@ TEST_F(ObservabilityTest, StatsCountExactlyTheCallsMade) {
   EXPECT_EQ(FindActivation(stats, "not-an-activation"), nullptr);
 
   // The stats call itself shows up in the next snapshot.
-  const v1::CallStatistics* own = FindRpc(Stats(), "GetServerStats");
+  // Named: `own` points into it.
+  const v1::GetServerStatsResponse next = Stats();
+  const v1::CallStatistics* own = FindRpc(next, "GetServerStats");
   ASSERT_NE(own, nullptr);
   EXPECT_EQ(own->success_count(), 1);
 }

@@ -253,10 +253,14 @@ void ExpectSameAsEvaluate(v1::Actlab::Stub* stub,
   std::vector<float> got(streamed.last.grad_prelu_slope().data().size() / 4);
   std::vector<float> want(whole.grad_prelu_slope().data().size() / 4);
   ASSERT_EQ(got.size(), want.size());
-  std::memcpy(got.data(), streamed.last.grad_prelu_slope().data().data(),
-              got.size() * 4);
-  std::memcpy(want.data(), whole.grad_prelu_slope().data().data(),
-              want.size() * 4);
+  // Guarded: an empty vector's data() may be null, which memcpy must not get
+  // even for zero bytes.
+  if (!got.empty()) {
+    std::memcpy(got.data(), streamed.last.grad_prelu_slope().data().data(),
+                got.size() * 4);
+    std::memcpy(want.data(), whole.grad_prelu_slope().data().data(),
+                want.size() * 4);
+  }
   for (size_t c = 0; c < got.size(); ++c) {
     EXPECT_NEAR(got[c], want[c], 1e-4 * (1 + std::abs(want[c]))) << c;
   }
