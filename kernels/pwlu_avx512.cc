@@ -154,8 +154,8 @@ class BaseForward {
     __m512 t = _mm512_fmadd_ps(x, scale_, offset_);
     // NaN t becomes region 0; x - p keeps the NaN.
     t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), last_);
-    const __m512i r = _mm512_cvt_roundps_epi32(
-        t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512i r =
+        _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     return _mm512_fmadd_ps(k_(r), _mm512_sub_ps(x, p_(r)), y_(r));
   }
 
@@ -192,8 +192,8 @@ class BaseForwardTails {
     }
     __m512 t = _mm512_fmadd_ps(x, scale_, offset_);
     t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), last_);
-    const __m512i i = _mm512_cvt_roundps_epi32(
-        t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512i i =
+        _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __mmask16 below = _mm512_cmp_ps_mask(x, left_p_, _CMP_LT_OQ);
     const __mmask16 above = _mm512_cmp_ps_mask(x, right_p_, _CMP_GE_OQ);
     auto pick = [&](const RegisterTable<4>& table, __m512 left, __m512 right) {
@@ -620,17 +620,15 @@ void PwluBuildBaseTablesAvx512(int intervals, double left, double step,
     const __mmask8 m = static_cast<__mmask8>((1u << lanes) - 1);
     const __m512d index = _mm512_cvtepi32_pd(_mm256_add_epi32(
         _mm256_set1_epi32(i), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-    const __m512d anchor =
-        _mm512_add_pd(left_v, _mm512_mul_pd(index, step_v));
+    const __m512d anchor = _mm512_add_pd(left_v, _mm512_mul_pd(index, step_v));
     const __m256 anchor_f = _mm512_cvtpd_ps(anchor);
-    const __m512d v0 =
-        _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, values + i));
+    const __m512d v0 = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, values + i));
     const __m512d v1 =
         _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, values + i + 1));
     const __m512d slope = _mm512_mul_pd(_mm512_sub_pd(v1, v0), scale_v);
     const __m512d y = _mm512_add_pd(
-        v0, _mm512_mul_pd(slope,
-                          _mm512_sub_pd(_mm512_cvtps_pd(anchor_f), anchor)));
+        v0,
+        _mm512_mul_pd(slope, _mm512_sub_pd(_mm512_cvtps_pd(anchor_f), anchor)));
     _mm256_mask_storeu_ps(bp + i + 1, m, anchor_f);
     _mm256_mask_storeu_ps(by + i + 1, m, _mm512_cvtpd_ps(y));
     _mm256_mask_storeu_ps(bk + i + 1, m, _mm512_cvtpd_ps(slope));
@@ -639,8 +637,8 @@ void PwluBuildBaseTablesAvx512(int intervals, double left, double step,
 
 void PwluForwardAvx512RegTable(const PwluUnitTable& table, const float* x,
                                float* y, int64_t n) {
-  const bool clamp = table.x_low != -__builtin_inff() ||
-                     table.x_high != __builtin_inff();
+  const bool clamp =
+      table.x_low != -__builtin_inff() || table.x_high != __builtin_inff();
   if (table.intervals + 2 <= kLanes) {
     if (clamp) {
       ForwardLoop<BaseForward<RegisterTable<1>, true>>(table, x, y, n);
@@ -671,8 +669,8 @@ void PwluForwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
     PwluForwardAvx512RegTable(table, x, y, n);
     return;
   }
-  const bool clamp = table.x_low != -__builtin_inff() ||
-                     table.x_high != __builtin_inff();
+  const bool clamp =
+      table.x_low != -__builtin_inff() || table.x_high != __builtin_inff();
   if (table.intervals + 2 > 4 * kLanes) {
     if (clamp) {
       ForwardLoop<BaseForwardTails<true>>(table, x, y, n);

@@ -22,10 +22,10 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
     : pass_(pass),
       intervals_(params.intervals),
       stride_(PwluTableStride(params.intervals)),
-      tables_(pass == PwluPass::kForward           ? 2
-              : pass == PwluPass::kForwardBase     ? 3
+      tables_(pass == PwluPass::kForward          ? 2
+              : pass == PwluPass::kForwardBase    ? 3
               : pass == PwluPass::kBackwardSlopes ? 1
-                                                   : 4),
+                                                  : 4),
       first_(first) {
   const int n = intervals_;
   const int64_t units = end - first;
@@ -72,12 +72,14 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
       const double reach = std::min(
           std::max({std::abs(left), std::abs(right), 1.0, 2 * (right - left)}),
           0x1p127);
-      scalars[2] = left_slope == 0
-                       ? static_cast<float>(std::max<double>(left - reach, -kMax))
-                       : -kInf;
-      scalars[3] = right_slope == 0
-                       ? static_cast<float>(std::min<double>(right + reach, kMax))
-                       : kInf;
+      scalars[2] =
+          left_slope == 0
+              ? static_cast<float>(std::max<double>(left - reach, -kMax))
+              : -kInf;
+      scalars[3] =
+          right_slope == 0
+              ? static_cast<float>(std::min<double>(right + reach, kMax))
+              : kInf;
       float* bp = table;
       float* by = table + stride_;
       float* bk = table + 2 * stride_;

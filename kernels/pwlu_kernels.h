@@ -14,9 +14,9 @@
 // kernel reads. The base-point form (register-table kernels) is described
 // at PwluUnitTable::base_scale.
 //
-// Forward (lerp tables, gather kernels): one FMA gives ts = x * t_scale + t_offset, which is
-// t + 1 (t as in pwlu.h) times 2^-m, with m chosen so t_scale is in
-// [0.5, 1) and ts cannot overflow for finite x. Then
+// Forward (lerp tables, gather kernels): one FMA gives ts = x * t_scale +
+// t_offset, which is t + 1 (t as in pwlu.h) times 2^-m, with m chosen so
+// t_scale is in [0.5, 1) and ts cannot overflow for finite x. Then
 //   r = clamp(floor(ts * t_unscale), 0, N + 1)
 //   f = lerp_y[r] + lerp_d[r] * (ts - r * t_rescale)
 // in every region, tails included (lerp_y[0] = Y[0] - K_L d). Inside an
@@ -26,11 +26,11 @@
 // 0: a flat tail gives its value at +-inf. NaN stays NaN.
 //
 // Backward (slope tables; register-table kernels take only k and compute
-// v = t - i, see PwluPass::kBackwardSlopes): regions are classified exactly (x == B_L is
-// interior, x == B_R the right tail, i = clamp(floor((x - B_L) * scale), 0,
-// N - 1)), dx = k[r] * dy, and v = (x - p[r]) * s[r] + c[r] is u inside an
-// interval (p and c compensate the float rounding of the breakpoints) and
-// x - B on the tails. Kernels write dx (NaN where x is NaN) and ADD, per
+// v = t - i, see PwluPass::kBackwardSlopes): regions are classified exactly (x
+// == B_L is interior, x == B_R the right tail, i = clamp(floor((x - B_L) *
+// scale), 0, N - 1)), dx = k[r] * dy, and v = (x - p[r]) * s[r] + c[r] is u
+// inside an interval (p and c compensate the float rounding of the breakpoints)
+// and x - B on the tails. Kernels write dx (NaN where x is NaN) and ADD, per
 // region, sums[2r] += sum(dy) and sums[2r+1] += sum(dy * v) over elements
 // whose x is finite (NaN and +-inf contribute no parameter gradient). They
 // accumulate in float over bounded chunks folded into double, in a fixed
@@ -95,7 +95,7 @@ struct PwluUnitTable {
   // Backward.
   float left_bound = 0;
   float right_bound = 0;
-  float scale = 0;  // N / (B_R - B_L)
+  float scale = 0;           // N / (B_R - B_L)
   const float* p = nullptr;  // null with kBackwardSlopes, as are s and c
   const float* k = nullptr;
   const float* s = nullptr;
@@ -130,8 +130,8 @@ class PwluTables {
   int stride_;
   int tables_;
   int64_t first_;
-  float* data_;     // [unit][table][stride]
-  float* scalars_;  // [unit][kScalars]
+  float* data_;              // [unit][table][stride]
+  float* scalars_;           // [unit][kScalars]
   std::vector<float> heap_;  // storage beyond kInlineFloats
   alignas(64) float inline_[kInlineFloats];
 };

@@ -177,7 +177,8 @@ class PwluKernelTest : public ::testing::TestWithParam<const PwluKernel*> {
 
 TEST_P(PwluKernelTest, SmallTensorsMatchReference) {
   for (const Case& c : SmallCases()) {
-    for (int n : {1, 2, 16, 30, 31, 47, 62, 63, 64, 1024}) RunCase(c, n, 7 * n + 1);
+    for (int n : {1, 2, 16, 30, 31, 47, 62, 63, 64, 1024})
+      RunCase(c, n, 7 * n + 1);
   }
 }
 
