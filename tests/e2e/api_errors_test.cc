@@ -16,6 +16,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/api_server_test.h"
 #include "tests/e2e/server_process.h"
 
 namespace actlab {
@@ -52,34 +53,9 @@ v1::PwluParameters ReluPwlu() {
   return p;
 }
 
-class ApiErrorsTest : public ::testing::Test {
+class ApiErrorsTest : public ApiServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(ACTLAB_SERVER_BINARY, dir_->path());
-    const absl::Status started = server_->Start();
-    ASSERT_TRUE(started.ok()) << started;
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    stub_ = v1::Actlab::NewStub(grpc::CreateCustomChannel(
-                                    server_->address(),
-                                    grpc::InsecureChannelCredentials(), args))
-                .release();
-  }
-  static void TearDownTestSuite() {
-    delete stub_;
-    delete server_;
-    delete dir_;
-  }
-
-  void TearDown() override {
-    // Whatever the case sent, the server must still answer.
-    grpc::ClientContext context;
-    v1::ListActivationsRequest request;
-    v1::ListActivationsResponse response;
-    EXPECT_TRUE(stub_->ListActivations(&context, request, &response).ok())
-        << server_->Log();
-  }
+  static void SetUpTestSuite() { StartServer(); }
 
   static grpc::Status Evaluate(const v1::EvaluateRequest& request,
                                v1::EvaluateResponse* response = nullptr) {
@@ -99,30 +75,6 @@ class ApiErrorsTest : public ::testing::Test {
                 AllOf(HasSubstr(field), HasSubstr(reason)));
     EXPECT_FALSE(response.has_output());
   }
-
-  static std::string CreateSession(const v1::UnitConfig& unit) {
-    grpc::ClientContext context;
-    v1::CreateSessionRequest request;
-    *request.add_units() = unit;
-    v1::CreateSessionResponse response;
-    grpc::Status status = stub_->CreateSession(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.session().id();
-  }
-
-  static v1::Unit GetUnit(const std::string& session, const std::string& unit) {
-    grpc::ClientContext context;
-    v1::GetUnitRequest request;
-    request.mutable_unit()->set_session_id(session);
-    request.mutable_unit()->set_unit(unit);
-    v1::GetUnitResponse response;
-    EXPECT_TRUE(stub_->GetUnit(&context, request, &response).ok());
-    return response.unit();
-  }
-
-  static inline TempDir* dir_ = nullptr;
-  static inline ServerProcess* server_ = nullptr;
-  static inline v1::Actlab::Stub* stub_ = nullptr;
 };
 
 v1::EvaluateRequest Gelu(v1::Tensor input) {
@@ -269,7 +221,7 @@ TEST_F(ApiErrorsTest, UnknownSessionAndUnitAreNotFound) {
 
   v1::UnitConfig unit;
   unit.set_name("act");
-  const std::string session = CreateSession(unit);
+  const std::string session = CreateSession({unit});
   v1::EvaluateRequest eval = Gelu(Zeros({4}));
   eval.set_activation("pwlu");
   eval.mutable_unit()->set_session_id(session);
@@ -282,7 +234,7 @@ TEST_F(ApiErrorsTest, UnknownSessionAndUnitAreNotFound) {
 TEST_F(ApiErrorsTest, FitBoundariesBeforeObserveIsFailedPrecondition) {
   v1::UnitConfig unit;
   unit.set_name("act");
-  const std::string session = CreateSession(unit);
+  const std::string session = CreateSession({unit});
   const v1::Unit before = GetUnit(session, "act");
   grpc::ClientContext context;
   v1::FitBoundariesRequest request;
@@ -300,7 +252,7 @@ TEST_F(ApiErrorsTest, ObserveWithTheWrongChannelCountNamesBoth) {
   unit.set_name("act");
   unit.set_granularity(v1::CHANNEL);
   unit.set_channels(3);
-  const std::string session = CreateSession(unit);
+  const std::string session = CreateSession({unit});
   const v1::Unit before = GetUnit(session, "act");
   grpc::ClientContext context;
   v1::ObserveRequest request;
@@ -318,7 +270,7 @@ TEST_F(ApiErrorsTest, ObserveWithTheWrongChannelCountNamesBoth) {
 TEST_F(ApiErrorsTest, ObserveRefusesNonFiniteBatches) {
   v1::UnitConfig unit;
   unit.set_name("act");
-  const std::string session = CreateSession(unit);
+  const std::string session = CreateSession({unit});
   grpc::ClientContext context;
   v1::ObserveRequest request;
   request.mutable_unit()->set_session_id(session);

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/api_server_test.h"
 #include "tests/e2e/cli_support.h"
 #include "tests/e2e/server_process.h"
 
@@ -84,34 +85,11 @@ struct StreamResult {
   int replies = 0;
 };
 
-class StreamE2eTest : public ::testing::Test {
+class StreamE2eTest : public ApiServerTest {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(
-        ACTLAB_SERVER_BINARY, dir_->path(),
-        {"--max_message_mb=1",
-         absl::StrCat("--max_stream_elements=", kMaxStreamElements)});
-    const absl::Status started = server_->Start();
-    ASSERT_TRUE(started.ok()) << started;
-    stub_ = v1::Actlab::NewStub(
-                grpc::CreateChannel(server_->address(),
-                                    grpc::InsecureChannelCredentials()))
-                .release();
-  }
-  static void TearDownTestSuite() {
-    delete stub_;
-    delete server_;
-    delete dir_;
-  }
-
-  void TearDown() override {
-    // Whatever the case sent, the server must still answer.
-    grpc::ClientContext context;
-    v1::ListActivationsRequest request;
-    v1::ListActivationsResponse response;
-    EXPECT_TRUE(stub_->ListActivations(&context, request, &response).ok())
-        << server_->Log();
+    StartServer({"--max_message_mb=1",
+                 absl::StrCat("--max_stream_elements=", kMaxStreamElements)});
   }
 
   // Streams `request` (with data) in chunks of `sizes` elements, cycling,
@@ -186,30 +164,6 @@ class StreamE2eTest : public ::testing::Test {
     EXPECT_THAT(status.error_message(),
                 AllOf(HasSubstr(field), HasSubstr(reason)));
   }
-
-  static std::string CreateSession(const std::vector<v1::UnitConfig>& units) {
-    grpc::ClientContext context;
-    v1::CreateSessionRequest request;
-    for (const v1::UnitConfig& unit : units) *request.add_units() = unit;
-    v1::CreateSessionResponse response;
-    grpc::Status status = stub_->CreateSession(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.session().id();
-  }
-
-  static v1::Unit GetUnit(const std::string& session, const std::string& unit) {
-    grpc::ClientContext context;
-    v1::GetUnitRequest request;
-    request.mutable_unit()->set_session_id(session);
-    request.mutable_unit()->set_unit(unit);
-    v1::GetUnitResponse response;
-    EXPECT_TRUE(stub_->GetUnit(&context, request, &response).ok());
-    return response.unit();
-  }
-
-  static inline TempDir* dir_ = nullptr;
-  static inline ServerProcess* server_ = nullptr;
-  static inline v1::Actlab::Stub* stub_ = nullptr;
 };
 
 // The one-piece Evaluate of `request`.
