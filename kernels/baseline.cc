@@ -469,6 +469,16 @@ class BaselineEngine::PrimitiveCache {
     stream.wait();
   }
 
+  // Multiplies `data` (n floats) by `scale` in place, unless it is 1: the
+  // second half of SELU, forward and backward alike.
+  void Scale(double scale, const dnnl::memory& data, int64_t n) {
+    if (scale == 1) return;
+    const float s = static_cast<float>(scale);
+    Execute(
+        *Get(EltwiseKey(Op::kEltwiseForward, algorithm::eltwise_linear, s, n)),
+        {{DNNL_ARG_SRC, data}, {DNNL_ARG_DST, data}});
+  }
+
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return slots_.size();
@@ -576,13 +586,7 @@ absl::Status BaselineEngine::Forward(const ResolvedActivation& act,
     cache_->Execute(*cache_->Get(EltwiseKey(Op::kEltwiseForward, (*recipe)->alg,
                                             *alpha, *n)),
                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-    if ((*recipe)->scale != 1) {
-      const float scale = static_cast<float>((*recipe)->scale);
-      cache_->Execute(
-          *cache_->Get(EltwiseKey(Op::kEltwiseForward,
-                                  algorithm::eltwise_linear, scale, *n)),
-          {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
-    }
+    cache_->Scale((*recipe)->scale, dst, *n);
     return absl::OkStatus();
   });
 }
@@ -614,14 +618,8 @@ absl::Status BaselineEngine::Backward(const ResolvedActivation& act,
                     {{DNNL_ARG_SRC, src},
                      {DNNL_ARG_DIFF_DST, diff_dst},
                      {DNNL_ARG_DIFF_SRC, diff_src}});
-    // d(scale * f)/dx = scale * f'(x): scale dx in place.
-    if ((*recipe)->scale != 1) {
-      const float scale = static_cast<float>((*recipe)->scale);
-      cache_->Execute(
-          *cache_->Get(EltwiseKey(Op::kEltwiseForward,
-                                  algorithm::eltwise_linear, scale, *n)),
-          {{DNNL_ARG_SRC, diff_src}, {DNNL_ARG_DST, diff_src}});
-    }
+    // d(scale * f)/dx = scale * f'(x).
+    cache_->Scale((*recipe)->scale, diff_src, *n);
     return absl::OkStatus();
   });
 }
