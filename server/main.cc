@@ -32,6 +32,7 @@
 #include "server/observability/prometheus_metrics.h"
 #include "server/observability/server_stats.h"
 #include "server/observability/stats_interceptor.h"
+#include "server/session/idle_session_sweeper.h"
 #include "server/session/postgres_store.h"
 #include "server/session/session_manager.h"
 #include "server/session/sqlite_store.h"
@@ -56,6 +57,18 @@ ABSL_FLAG(int64_t, max_stream_elements,
           "Most elements a tensor streamed in chunks (EvaluateStream, "
           "ObserveStream) may declare; the server holds one chunk of it at a "
           "time, so this bounds the work of a call, not its memory.");
+ABSL_FLAG(int64_t, max_sessions, actlab::SessionOptions().max_sessions,
+          "Most sessions the store may hold, over all replicas sharing it; "
+          "CreateSession beyond it fails with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_units_per_session,
+          actlab::SessionOptions().max_units_per_session,
+          "Most units one session may hold: a CreateSession with more is "
+          "INVALID_ARGUMENT, an AddUnit or ImportUnit of a new unit into a "
+          "full session RESOURCE_EXHAUSTED.");
+ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
+          "Delete a session, with its units and runs, once nothing changed "
+          "it for this long (e.g. 24h); reads do not count, a running Fit "
+          "does. 0 keeps sessions until DeleteSession; else at least 2s.");
 ABSL_FLAG(int, metrics_port, 0,
           "Serve Prometheus metrics over HTTP at /metrics on this port, on "
           "the host of --listen; 0 turns them off.");
@@ -198,14 +211,25 @@ int Run() {
   }
   // A SQLite file has one server, so any Fit left RUNNING was its own;
   // replicas on PostgreSQL close only Fits that stopped checkpointing.
-  const absl::Duration fit_lease =
-      shared ? kSharedStoreFitLease : absl::ZeroDuration();
-  auto sessions =
-      SessionManager::Open(*std::move(store), &baselines, fit_lease);
+  SessionOptions options;
+  options.fit_lease = shared ? kSharedStoreFitLease : absl::ZeroDuration();
+  options.max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  options.max_units_per_session = absl::GetFlag(FLAGS_max_units_per_session);
+  options.session_ttl = absl::GetFlag(FLAGS_session_ttl);
+  auto sessions = SessionManager::Open(*std::move(store), &baselines, options);
   if (!sessions.ok()) {
+    // Options out of range are flags out of range.
+    if (absl::IsInvalidArgument(sessions.status())) {
+      Log(absl::StrCat("--", sessions.status().message()));
+      return 2;
+    }
     Log(absl::StrCat("cannot open sessions in ", store_name, ": ",
                      sessions.status().ToString()));
     return 1;
+  }
+  std::unique_ptr<IdleSessionSweeper> sweeper;
+  if (options.session_ttl > absl::ZeroDuration()) {
+    sweeper = std::make_unique<IdleSessionSweeper>(sessions->get(), Log);
   }
   // A request carries the input and the upstream gradient in one message.
   const int64_t max_elements = max_message_bytes / sizeof(float) / 2;
@@ -262,6 +286,10 @@ int Run() {
       "version ", ACTLAB_VERSION, " listening on ", host, ":", port, "; ",
       BaselineEngine::Version(), "; pwlu kernel ", PwluKernelName(16),
       "; max message ", max_message_mb, " MiB; store ", store_name,
+      "; session ttl ",
+      options.session_ttl > absl::ZeroDuration()
+          ? absl::FormatDuration(options.session_ttl)
+          : "off",
       metrics ? absl::StrCat("; metrics on port ", metrics->port()) : ""));
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty() && !WritePortFile(port_file, port)) {
