@@ -28,6 +28,7 @@
 #include "kernels/kernel_threads.h"
 #include "kernels/pwlu.h"
 #include "server/actlab_service.h"
+#include "server/call_limiter.h"
 #include "server/evaluator.h"
 #include "server/observability/prometheus_metrics.h"
 #include "server/observability/server_stats.h"
@@ -65,6 +66,10 @@ ABSL_FLAG(int, max_units_per_session,
           "Most units one session may hold: a CreateSession with more is "
           "INVALID_ARGUMENT, an AddUnit or ImportUnit of a new unit into a "
           "full session RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_calls_in_flight, 64,
+          "Most actlab.v1.Actlab calls (unary and streams) this process runs "
+          "at once; more are refused at once with RESOURCE_EXHAUSTED. Health "
+          "checks are not counted.");
 ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
           "Delete a session, with its units and runs, once nothing changed "
           "it for this long (e.g. 24h); reads do not count, a running Fit "
@@ -175,6 +180,12 @@ int Run() {
                      " must be at least 1"));
     return 2;
   }
+  const int max_calls_in_flight = absl::GetFlag(FLAGS_max_calls_in_flight);
+  if (max_calls_in_flight < 1) {
+    Log(absl::StrCat("--max_calls_in_flight=", max_calls_in_flight,
+                     " must be at least 1"));
+    return 2;
+  }
 
   // Handle termination signals in this thread alone: block them before any
   // other thread exists so every thread inherits the mask.
@@ -235,7 +246,8 @@ int Run() {
   const int64_t max_elements = max_message_bytes / sizeof(float) / 2;
   Evaluator evaluator(&baselines, sessions->get(), max_elements);
   ServerStats stats;
-  ActlabService service(&evaluator, sessions->get(), &stats,
+  CallLimiter calls(max_calls_in_flight);
+  ActlabService service(&evaluator, sessions->get(), &stats, &calls,
                         max_stream_elements);
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
@@ -245,9 +257,12 @@ int Run() {
   if (const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
       metrics_port != 0) {
     SessionManager* manager = sessions->get();
-    auto started =
-        PrometheusMetrics::Start(absl::StrCat(host, ":", metrics_port),
-                                 [manager] { return CountSessions(*manager); });
+    auto started = PrometheusMetrics::Start(
+        absl::StrCat(host, ":", metrics_port), [manager, &calls] {
+          SessionCounts counts = CountSessions(*manager);
+          counts.calls_in_flight = calls.in_flight();
+          return counts;
+        });
     if (!started.ok()) {
       Log(started.status().ToString());
       return 1;
