@@ -29,7 +29,8 @@ constexpr absl::Duration kTtl = absl::Seconds(2);
 class LimitsE2eTest : public ApiServerTest {
  protected:
   static void SetUpTestSuite() {
-    StartServer({absl::StrCat("--max_sessions=", kMaxSessions),
+    StartServer({"--max_message_mb=1",
+                 absl::StrCat("--max_sessions=", kMaxSessions),
                  absl::StrCat("--max_units_per_session=", kMaxUnits),
                  "--max_calls_in_flight=1",
                  absl::StrCat("--session_ttl=", absl::FormatDuration(kTtl))});
@@ -83,6 +84,33 @@ class LimitsE2eTest : public ApiServerTest {
     return stub_->Observe(&context, request, &response);
   }
 };
+
+// With 1 MiB messages: a tensor whose reply could not be sent (output and
+// grad_input of 4-byte floats) is refused by the service, a request over
+// the message size by gRPC itself; both name the limit's value.
+TEST_F(LimitsE2eTest, TensorAndMessageSizeLimits) {
+  constexpr int64_t kMaxElements = (1 << 20) / 4 / 2;
+  auto evaluate = [](int64_t elements) {
+    grpc::ClientContext context;
+    v1::EvaluateRequest request;
+    request.set_activation("relu");
+    request.mutable_input()->set_dtype(v1::FLOAT32);
+    request.mutable_input()->add_shape(elements);
+    request.mutable_input()->mutable_data()->resize(elements * sizeof(float));
+    v1::EvaluateResponse response;
+    return stub_->Evaluate(&context, request, &response);
+  };
+  EXPECT_TRUE(evaluate(kMaxElements).ok());
+  const grpc::Status too_many = evaluate(kMaxElements + 1);
+  EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(too_many.error_message(),
+              HasSubstr(absl::StrCat("at most ", kMaxElements,
+                                     " per tensor, so that its reply fits in "
+                                     "--max_message_mb")));
+  const grpc::Status too_large = evaluate(1 << 18);
+  EXPECT_EQ(too_large.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(too_large.error_message(), HasSubstr(absl::StrCat(1 << 20)));
+}
 
 TEST_F(LimitsE2eTest, MaxSessionsIsReachedAndFreedByDeleteSession) {
   std::vector<std::string> ids(kMaxSessions);
