@@ -32,7 +32,9 @@
 // so a running Fit shows its last checkpoint.
 //
 // Session.update_time is the latest change to the session or any of its
-// units; a unit update rewrites only that unit's stored row.
+// units; a unit update rewrites only that unit's stored row, and the
+// session's row at most once per kTouchResolution (SessionTransaction::
+// Touch, for the idle-session TTL).
 //
 // Consistency (thread-safe, and across processes): a mutating call on a
 // unit (Observe, FitBoundaries, TrainStep, a Fit's start and checkpoints,
