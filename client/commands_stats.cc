@@ -53,7 +53,8 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
           << "version: " << response.version() << "\n"
           << "uptime: " << FormatEta(response.uptime_seconds()) << "\n"
           << "sessions: " << response.sessions() << "\n"
-          << "units: " << response.units() << "\n\n";
+          << "units: " << response.units() << "\n"
+          << "calls in flight: " << response.calls_in_flight() << "\n\n";
   Table rpcs(StatsHeader("rpc"));
   for (const v1::RpcStatistics& rpc : response.rpcs()) {
     rpcs.AddRow(StatsRow(rpc.rpc(), rpc.stats()));

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/call_limiter.h"
 #include "server/grpc_status.h"
 #include "server/tensor_codec.h"
 
@@ -208,22 +209,32 @@ SessionCounts CountSessions(SessionManager& sessions) {
 
 ActlabService::ActlabService(const Evaluator* evaluator,
                              SessionManager* sessions, const ServerStats* stats,
-                             int64_t max_stream_elements)
+                             CallLimiter* calls, int64_t max_stream_elements)
     : evaluator_(evaluator),
       sessions_(sessions),
       stats_(stats),
+      calls_(calls),
       max_stream_elements_(max_stream_elements) {}
 
+absl::StatusOr<CallLimiter::Ticket> ActlabService::Admit(
+    grpc::ServerContext* /*context*/) {
+  return calls_->Admit();
+}
+
 grpc::Status ActlabService::ListActivations(
-    grpc::ServerContext*, const v1::ListActivationsRequest*,
+    grpc::ServerContext* context, const v1::ListActivationsRequest*,
     v1::ListActivationsResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   evaluator_->ListActivations(response);
   return grpc::Status::OK;
 }
 
-grpc::Status ActlabService::Evaluate(grpc::ServerContext*,
+grpc::Status ActlabService::Evaluate(grpc::ServerContext* context,
                                      const v1::EvaluateRequest* request,
                                      v1::EvaluateResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   const absl::Time start = absl::Now();
   absl::Status status =
       evaluator_->Evaluate(ConsumableRequest(request), response);
@@ -232,9 +243,11 @@ grpc::Status ActlabService::Evaluate(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ActlabService::Echo(grpc::ServerContext*,
+grpc::Status ActlabService::Echo(grpc::ServerContext* context,
                                  const v1::EvaluateRequest* request,
                                  v1::EvaluateResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   const absl::Time start = absl::Now();
   response->mutable_output()->Swap(ConsumableRequest(request)->mutable_input());
   response->set_handling_ns(NanosSince(start));
@@ -242,42 +255,54 @@ grpc::Status ActlabService::Echo(grpc::ServerContext*,
 }
 
 grpc::Status ActlabService::CreateSession(
-    grpc::ServerContext*, const v1::CreateSessionRequest* request,
+    grpc::ServerContext* context, const v1::CreateSessionRequest* request,
     v1::CreateSessionResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->CreateSession(*request), response->mutable_session(),
                response);
 }
 
-grpc::Status ActlabService::GetSession(grpc::ServerContext*,
+grpc::Status ActlabService::GetSession(grpc::ServerContext* context,
                                        const v1::GetSessionRequest* request,
                                        v1::GetSessionResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->GetSession(request->session_id()), response,
                response);
 }
 
-grpc::Status ActlabService::ListSessions(grpc::ServerContext*,
+grpc::Status ActlabService::ListSessions(grpc::ServerContext* context,
                                          const v1::ListSessionsRequest*,
                                          v1::ListSessionsResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->ListSessions(), response, response);
 }
 
 grpc::Status ActlabService::DeleteSession(
-    grpc::ServerContext*, const v1::DeleteSessionRequest* request,
+    grpc::ServerContext* context, const v1::DeleteSessionRequest* request,
     v1::DeleteSessionResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   absl::Status status = sessions_->DeleteSession(request->session_id());
   return status.ok() ? grpc::Status::OK : Fail(status, response);
 }
 
-grpc::Status ActlabService::AddUnit(grpc::ServerContext*,
+grpc::Status ActlabService::AddUnit(grpc::ServerContext* context,
                                     const v1::AddUnitRequest* request,
                                     v1::AddUnitResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->AddUnit(*request), response->mutable_unit(),
                response);
 }
 
-grpc::Status ActlabService::Observe(grpc::ServerContext*,
+grpc::Status ActlabService::Observe(grpc::ServerContext* context,
                                     const v1::ObserveRequest* request,
                                     v1::ObserveResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   const absl::Time start = absl::Now();
   if (!request->has_input()) {
     return Fail(absl::InvalidArgumentError("input: must be set"), response);
@@ -296,41 +321,53 @@ grpc::Status ActlabService::Observe(grpc::ServerContext*,
 }
 
 grpc::Status ActlabService::FitBoundaries(
-    grpc::ServerContext*, const v1::FitBoundariesRequest* request,
+    grpc::ServerContext* context, const v1::FitBoundariesRequest* request,
     v1::FitBoundariesResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->FitBoundaries(*request), response, response);
 }
 
-grpc::Status ActlabService::GetUnit(grpc::ServerContext*,
+grpc::Status ActlabService::GetUnit(grpc::ServerContext* context,
                                     const v1::GetUnitRequest* request,
                                     v1::GetUnitResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->GetUnit(request->unit()), response->mutable_unit(),
                response);
 }
 
-grpc::Status ActlabService::SampleCurve(grpc::ServerContext*,
+grpc::Status ActlabService::SampleCurve(grpc::ServerContext* context,
                                         const v1::SampleCurveRequest* request,
                                         v1::SampleCurveResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->SampleCurve(*request), response, response);
 }
 
-grpc::Status ActlabService::ExportUnit(grpc::ServerContext*,
+grpc::Status ActlabService::ExportUnit(grpc::ServerContext* context,
                                        const v1::ExportUnitRequest* request,
                                        v1::ExportUnitResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->ExportUnit(request->unit()),
                response->mutable_export_(), response);
 }
 
-grpc::Status ActlabService::ImportUnit(grpc::ServerContext*,
+grpc::Status ActlabService::ImportUnit(grpc::ServerContext* context,
                                        const v1::ImportUnitRequest* request,
                                        v1::ImportUnitResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->ImportUnit(*request), response->mutable_unit(),
                response);
 }
 
-grpc::Status ActlabService::TrainStep(grpc::ServerContext*,
+grpc::Status ActlabService::TrainStep(grpc::ServerContext* context,
                                       const v1::TrainStepRequest* request,
                                       v1::TrainStepResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   const absl::Time start = absl::Now();
   absl::Status status = sessions_->TrainStep(*request, response);
   if (!status.ok()) return Fail(status, response);
@@ -341,6 +378,8 @@ grpc::Status ActlabService::TrainStep(grpc::ServerContext*,
 grpc::Status ActlabService::Fit(grpc::ServerContext* context,
                                 const v1::FitRequest* request,
                                 grpc::ServerWriter<v1::FitResponse>* writer) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   absl::StatusOr<v1::FitSummary> summary = sessions_->Fit(
       *request, [context] { return context->IsCancelled(); },
       [writer](const v1::FitProgress& progress) {
@@ -355,26 +394,33 @@ grpc::Status ActlabService::Fit(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ActlabService::ListRuns(grpc::ServerContext*,
+grpc::Status ActlabService::ListRuns(grpc::ServerContext* context,
                                      const v1::ListRunsRequest* request,
                                      v1::ListRunsResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->ListRuns(*request), response, response);
 }
 
-grpc::Status ActlabService::GetRun(grpc::ServerContext*,
+grpc::Status ActlabService::GetRun(grpc::ServerContext* context,
                                    const v1::GetRunRequest* request,
                                    v1::GetRunResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   return Reply(sessions_->GetRun(*request), response->mutable_run(), response);
 }
 
 grpc::Status ActlabService::GetServerStats(
-    grpc::ServerContext*, const v1::GetServerStatsRequest*,
+    grpc::ServerContext* context, const v1::GetServerStatsRequest*,
     v1::GetServerStatsResponse* response) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   stats_->Snapshot(response);
   response->set_version(ACTLAB_VERSION);
   const SessionCounts counts = CountSessions(*sessions_);
   response->set_sessions(counts.sessions);
   response->set_units(counts.units);
+  response->set_calls_in_flight(calls_->in_flight());
   return grpc::Status::OK;
 }
 
@@ -394,6 +440,8 @@ grpc::Status ActlabService::EvaluateStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::EvaluateStreamResponse,
                              v1::EvaluateStreamRequest>* stream) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   const absl::Time start = absl::Now();
   std::optional<EvaluatePlan> plan;
   return ServeChunks(
@@ -432,6 +480,8 @@ grpc::Status ActlabService::ObserveStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ObserveStreamResponse,
                              v1::ObserveStreamRequest>* stream) {
+  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   const absl::Time start = absl::Now();
   std::optional<StreamedBatch> batch;
   int64_t kernel_ns = 0;

@@ -9,7 +9,9 @@
 
 #include <cstdint>
 
+#include "absl/status/statusor.h"
 #include "actlab/v1/actlab.grpc.pb.h"
+#include "server/call_limiter.h"
 #include "server/evaluator.h"
 #include "server/observability/server_stats.h"
 #include "server/session/session_manager.h"
@@ -38,10 +40,12 @@ class ActlabService final : public v1::Actlab::Service {
  public:
   static constexpr int64_t kDefaultMaxStreamElements = int64_t{1} << 34;
 
-  // All must outlive the service. `max_stream_elements` caps the declared
-  // elements of a streamed tensor.
+  // All must outlive the service. Every call of this service, unary or
+  // streaming, holds one of `calls`' tickets for its duration (or fails
+  // with its ResourceExhausted); health checks are another service.
+  // `max_stream_elements` caps the declared elements of a streamed tensor.
   ActlabService(const Evaluator* evaluator, SessionManager* sessions,
-                const ServerStats* stats,
+                const ServerStats* stats, CallLimiter* calls,
                 int64_t max_stream_elements = kDefaultMaxStreamElements);
 
   grpc::Status ListActivations(grpc::ServerContext* context,
@@ -116,6 +120,9 @@ class ActlabService final : public v1::Actlab::Service {
                                v1::ObserveStreamRequest>* stream) override;
 
  private:
+  // The admission step at the top of every method: the call's ticket, or
+  // the status to end the call with.
+  absl::StatusOr<CallLimiter::Ticket> Admit(grpc::ServerContext* context);
   // ResourceExhausted when a header's `input` declares more than
   // max_stream_elements_ elements.
   absl::Status CheckStreamSize(const v1::Tensor& input) const;
@@ -123,6 +130,7 @@ class ActlabService final : public v1::Actlab::Service {
   const Evaluator* evaluator_;
   SessionManager* sessions_;
   const ServerStats* stats_;
+  CallLimiter* calls_;
   int64_t max_stream_elements_;
 };
 

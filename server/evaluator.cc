@@ -22,9 +22,9 @@ constexpr char kPwluName[] = "pwlu";
 // Decodes a tensor of a request, or of a stream header.
 absl::StatusOr<TensorView> DecodeOperand(const v1::Tensor& tensor,
                                          absl::string_view field,
-                                         int64_t max_elements, bool streamed) {
-  return streamed ? DecodeHeaderTensor(tensor, field, max_elements)
-                  : DecodeTensor(tensor, field, max_elements);
+                                         bool streamed) {
+  return streamed ? DecodeHeaderTensor(tensor, field)
+                  : DecodeTensor(tensor, field);
 }
 
 absl::StatusOr<ChannelLayout> RequestLayout(const v1::EvaluateRequest& request,
@@ -140,12 +140,19 @@ absl::StatusOr<EvaluatePlan> Evaluator::Plan(const v1::EvaluateRequest& request,
     if (!request.has_input()) {
       return absl::InvalidArgumentError("input: must be set");
     }
-    const int64_t max = streamed ? INT64_MAX : max_elements_;
-    auto input = DecodeOperand(request.input(), "input", max, streamed);
+    auto input = DecodeOperand(request.input(), "input", streamed);
     if (!input.ok()) return input.status();
+    // A stream's size is bounded by --max_stream_elements instead.
+    if (!streamed && input->elements > max_elements_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input.shape ", ShapeString(input->shape), " has ", input->elements,
+          " elements; Evaluate takes at most ", max_elements_,
+          " per tensor, so that its reply fits in --max_message_mb (stream "
+          "larger tensors with EvaluateStream)"));
+    }
     if (request.has_grad_output()) {
-      auto grad =
-          DecodeOperand(request.grad_output(), "grad_output", max, streamed);
+      // Its shape must equal input's, which bounds its size too.
+      auto grad = DecodeOperand(request.grad_output(), "grad_output", streamed);
       if (!grad.ok()) return grad.status();
       if (grad->shape != input->shape) {
         return absl::InvalidArgumentError(absl::StrCat(

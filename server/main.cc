@@ -28,10 +28,12 @@
 #include "kernels/kernel_threads.h"
 #include "kernels/pwlu.h"
 #include "server/actlab_service.h"
+#include "server/call_limiter.h"
 #include "server/evaluator.h"
 #include "server/observability/prometheus_metrics.h"
 #include "server/observability/server_stats.h"
 #include "server/observability/stats_interceptor.h"
+#include "server/session/idle_session_sweeper.h"
 #include "server/session/postgres_store.h"
 #include "server/session/session_manager.h"
 #include "server/session/sqlite_store.h"
@@ -56,6 +58,22 @@ ABSL_FLAG(int64_t, max_stream_elements,
           "Most elements a tensor streamed in chunks (EvaluateStream, "
           "ObserveStream) may declare; the server holds one chunk of it at a "
           "time, so this bounds the work of a call, not its memory.");
+ABSL_FLAG(int64_t, max_sessions, actlab::SessionOptions().max_sessions,
+          "Most sessions the store may hold, over all replicas sharing it; "
+          "CreateSession beyond it fails with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_units_per_session,
+          actlab::SessionOptions().max_units_per_session,
+          "Most units one session may hold: a CreateSession with more is "
+          "INVALID_ARGUMENT, an AddUnit or ImportUnit of a new unit into a "
+          "full session RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_calls_in_flight, 64,
+          "Most actlab.v1.Actlab calls (unary and streams) this process runs "
+          "at once; more are refused at once with RESOURCE_EXHAUSTED. Health "
+          "checks are not counted.");
+ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
+          "Delete a session, with its units and runs, once nothing changed "
+          "it for this long (e.g. 24h); reads do not count, a running Fit "
+          "does. 0 keeps sessions until DeleteSession; else at least 2s.");
 ABSL_FLAG(int, metrics_port, 0,
           "Serve Prometheus metrics over HTTP at /metrics on this port, on "
           "the host of --listen; 0 turns them off.");
@@ -162,6 +180,12 @@ int Run() {
                      " must be at least 1"));
     return 2;
   }
+  const int max_calls_in_flight = absl::GetFlag(FLAGS_max_calls_in_flight);
+  if (max_calls_in_flight < 1) {
+    Log(absl::StrCat("--max_calls_in_flight=", max_calls_in_flight,
+                     " must be at least 1"));
+    return 2;
+  }
 
   // Handle termination signals in this thread alone: block them before any
   // other thread exists so every thread inherits the mask.
@@ -198,20 +222,32 @@ int Run() {
   }
   // A SQLite file has one server, so any Fit left RUNNING was its own;
   // replicas on PostgreSQL close only Fits that stopped checkpointing.
-  const absl::Duration fit_lease =
-      shared ? kSharedStoreFitLease : absl::ZeroDuration();
-  auto sessions =
-      SessionManager::Open(*std::move(store), &baselines, fit_lease);
+  SessionOptions options;
+  options.fit_lease = shared ? kSharedStoreFitLease : absl::ZeroDuration();
+  options.max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  options.max_units_per_session = absl::GetFlag(FLAGS_max_units_per_session);
+  options.session_ttl = absl::GetFlag(FLAGS_session_ttl);
+  auto sessions = SessionManager::Open(*std::move(store), &baselines, options);
   if (!sessions.ok()) {
+    // Options out of range are flags out of range.
+    if (absl::IsInvalidArgument(sessions.status())) {
+      Log(absl::StrCat("--", sessions.status().message()));
+      return 2;
+    }
     Log(absl::StrCat("cannot open sessions in ", store_name, ": ",
                      sessions.status().ToString()));
     return 1;
+  }
+  std::unique_ptr<IdleSessionSweeper> sweeper;
+  if (options.session_ttl > absl::ZeroDuration()) {
+    sweeper = std::make_unique<IdleSessionSweeper>(sessions->get(), Log);
   }
   // A request carries the input and the upstream gradient in one message.
   const int64_t max_elements = max_message_bytes / sizeof(float) / 2;
   Evaluator evaluator(&baselines, sessions->get(), max_elements);
   ServerStats stats;
-  ActlabService service(&evaluator, sessions->get(), &stats,
+  CallLimiter calls(max_calls_in_flight);
+  ActlabService service(&evaluator, sessions->get(), &stats, &calls,
                         max_stream_elements);
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
@@ -221,9 +257,12 @@ int Run() {
   if (const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
       metrics_port != 0) {
     SessionManager* manager = sessions->get();
-    auto started =
-        PrometheusMetrics::Start(absl::StrCat(host, ":", metrics_port),
-                                 [manager] { return CountSessions(*manager); });
+    auto started = PrometheusMetrics::Start(
+        absl::StrCat(host, ":", metrics_port), [manager, &calls] {
+          SessionCounts counts = CountSessions(*manager);
+          counts.calls_in_flight = calls.in_flight();
+          return counts;
+        });
     if (!started.ok()) {
       Log(started.status().ToString());
       return 1;
@@ -262,6 +301,10 @@ int Run() {
       "version ", ACTLAB_VERSION, " listening on ", host, ":", port, "; ",
       BaselineEngine::Version(), "; pwlu kernel ", PwluKernelName(16),
       "; max message ", max_message_mb, " MiB; store ", store_name,
+      "; session ttl ",
+      options.session_ttl > absl::ZeroDuration()
+          ? absl::FormatDuration(options.session_ttl)
+          : "off",
       metrics ? absl::StrCat("; metrics on port ", metrics->port()) : ""));
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty() && !WritePortFile(port_file, port)) {

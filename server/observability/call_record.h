@@ -24,10 +24,12 @@ struct CallRecord {
   int64_t response_bytes = 0;
 };
 
-// How much state the server holds, for gauges and GetServerStats.
+// How much state the server holds and how busy it is, for gauges and
+// GetServerStats.
 struct SessionCounts {
   int64_t sessions = 0;
   int64_t units = 0;
+  int64_t calls_in_flight = 0;
 };
 
 // Receives every finished call. Implementations are thread-safe: calls end

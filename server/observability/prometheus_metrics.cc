@@ -17,8 +17,8 @@
 namespace actlab {
 namespace {
 
-// Session and unit counts change with every CreateSession; reading them at
-// scrape time is cheaper and never stale.
+// Session, unit and in-flight call counts change with every call; reading
+// them at scrape time is cheaper and never stale.
 class SessionGauges final : public prometheus::Collectable {
  public:
   explicit SessionGauges(std::function<SessionCounts()> counts)
@@ -29,7 +29,10 @@ class SessionGauges final : public prometheus::Collectable {
     return {
         Gauge("actlab_sessions", "Sessions held by the server.",
               counts.sessions),
-        Gauge("actlab_units", "PWLU units over all sessions.", counts.units)};
+        Gauge("actlab_units", "PWLU units over all sessions.", counts.units),
+        Gauge("actlab_calls_in_flight",
+              "Actlab calls running now (--max_calls_in_flight bounds it).",
+              counts.calls_in_flight)};
   }
 
  private:

@@ -3,7 +3,7 @@
 // Prometheus metrics over HTTP (GET /metrics, text format), fed by the stats
 // interceptor: requests by RPC and status code, latency and kernel-time
 // histograms, payload bytes in and out, and store errors; plus gauges of
-// sessions and units read when scraped.
+// sessions, units and calls in flight read when scraped.
 
 #ifndef ACTLAB_SERVER_OBSERVABILITY_PROMETHEUS_METRICS_H_
 #define ACTLAB_SERVER_OBSERVABILITY_PROMETHEUS_METRICS_H_

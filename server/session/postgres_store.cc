@@ -21,6 +21,8 @@ namespace {
 constexpr int64_t kSchemaVersion = 1;
 // Any constant, the same in every replica: serialises schema set-up.
 constexpr char kSchemaLockKey[] = "7253001";
+// Likewise, serialises session creation so the max_sessions count holds.
+constexpr char kCreateSessionLockKey[] = "7253002";
 
 constexpr char kSchemaV1[] = R"sql(
 CREATE TABLE sessions (
@@ -323,6 +325,15 @@ class PgTransaction final : public SessionTransaction {
                    {absl::ToUnixNanos(update_time), session_id_});
   }
 
+  // A row the condition excludes is neither written nor locked.
+  absl::Status Touch(absl::Time now) override {
+    return c_.Exec("touch session",
+                   "UPDATE sessions SET update_time_ns = $1 WHERE id = $2 "
+                   "AND update_time_ns < $3",
+                   {absl::ToUnixNanos(now), session_id_,
+                    absl::ToUnixNanos(now - kTouchResolution)});
+  }
+
  private:
   Connection& c_;
   const std::string session_id_;
@@ -460,10 +471,22 @@ absl::Status PostgresStore::WithRetry(
 }
 
 absl::Status PostgresStore::CreateSession(const SessionRow& session,
-                                          absl::Span<const UnitRow> units) {
+                                          absl::Span<const UnitRow> units,
+                                          int64_t max_sessions) {
   return WithRetry([&](Connection& c) {
     absl::Status s = c.Exec("begin", "BEGIN");
     if (!s.ok()) return s;
+    s = c.Exec("lock session creation",
+               absl::StrCat("SELECT pg_advisory_xact_lock(",
+                            postgres_internal::kCreateSessionLockKey, ")")
+                   .c_str());
+    if (!s.ok()) return s;
+    // Read committed: this statement's snapshot, taken after the lock, sees
+    // every session the previous holders committed.
+    absl::StatusOr<Result> count =
+        c.Query("count sessions", "SELECT COUNT(*) FROM sessions");
+    if (!count.ok()) return count.status();
+    if (count->Int(0, 0) >= max_sessions) return TooManySessions(max_sessions);
     s = c.Exec("insert session",
                "INSERT INTO sessions (id, display_name, create_time_ns, "
                "update_time_ns) VALUES ($1, $2, $3, $4)",
@@ -491,6 +514,25 @@ absl::Status PostgresStore::DeleteSession(absl::string_view session_id) {
     if (r->affected() == 0) return NoSuchSession(session_id);
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<int64_t> PostgresStore::DeleteSessionsUpdatedBefore(
+    absl::Time cutoff) {
+  int64_t deleted = 0;
+  // One statement; the foreign keys cascade to units and runs. A row an
+  // Update holds waits for it, and is re-checked against its new
+  // update_time.
+  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
+    absl::StatusOr<Result> r =
+        c.Query("delete idle sessions",
+                "DELETE FROM sessions WHERE update_time_ns < $1",
+                {absl::ToUnixNanos(cutoff)});
+    if (!r.ok()) return r.status();
+    deleted = r->affected();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return deleted;
 }
 
 absl::Status PostgresStore::Update(

@@ -14,9 +14,11 @@
 //      a session's in position order).
 //   3. NextPosition / NextRunSequence / SetUpdateTime: FOR NO KEY UPDATE on
 //      the session row (which does not conflict with step 1).
-// Reads take no locks (MVCC), so they never wait for an Update; GetSession
-// and ListSessions read in one REPEATABLE READ snapshot. Lock orders differ
-// in one case only (an import that replaces a unit against a TrainStep
+// CreateSession takes a transaction-level advisory lock before it counts
+// the sessions, so creators in all replicas serialise and max_sessions
+// holds. Reads take no locks (MVCC), so they never wait for an Update;
+// GetSession and ListSessions read in one REPEATABLE READ snapshot. Lock orders
+// differ in one case only (an import that replaces a unit against a TrainStep
 // opening a run on it); PostgreSQL detects that deadlock and the loser is
 // retried.
 //
@@ -72,8 +74,11 @@ class PostgresStore final : public SessionStore {
   PostgresStore& operator=(const PostgresStore&) = delete;
 
   absl::Status CreateSession(const SessionRow& session,
-                             absl::Span<const UnitRow> units) override;
+                             absl::Span<const UnitRow> units,
+                             int64_t max_sessions) override;
   absl::Status DeleteSession(absl::string_view session_id) override;
+  absl::StatusOr<int64_t> DeleteSessionsUpdatedBefore(
+      absl::Time cutoff) override;
   absl::Status Update(
       absl::string_view session_id,
       absl::FunctionRef<absl::Status(SessionTransaction&)> body) override;

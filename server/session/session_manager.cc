@@ -395,7 +395,9 @@ absl::Status CommitFit(SessionStore& store, absl::string_view session,
       attempt.mutable_run()->set_steps(attempt.run().steps() - new_steps);
       attempt.mutable_run()->clear_summary();
       EndRun(v1::Run::FAILED, "unit changed during Fit", now, &attempt);
-      return txn.PutRun(MakeRunRow(attempt));
+      absl::Status s = txn.PutRun(MakeRunRow(attempt));
+      if (!s.ok()) return s;
+      return txn.Touch(now);
     }
     if (new_steps > 0) {
       v1::Unit& state = *record->mutable_unit();
@@ -407,7 +409,11 @@ absl::Status CommitFit(SessionStore& store, absl::string_view session,
       if (!s.ok()) return s;
       new_version = state.version();
     }
-    return txn.PutRun(MakeRunRow(attempt));
+    // Every checkpoint counts as activity, so a running Fit keeps its
+    // session from expiring.
+    absl::Status s = txn.PutRun(MakeRunRow(attempt));
+    if (!s.ok()) return s;
+    return txn.Touch(now);
   });
   if (!status.ok()) return FromStore(status, session);
   *run = std::move(attempt);
@@ -423,17 +429,34 @@ absl::Status CommitFit(SessionStore& store, absl::string_view session,
 }  // namespace
 
 SessionManager::SessionManager(std::unique_ptr<SessionStore> store,
-                               BaselineEngine* engine)
-    : store_(std::move(store)), engine_(engine) {}
+                               BaselineEngine* engine,
+                               const SessionOptions& options)
+    : store_(std::move(store)), engine_(engine), options_(options) {}
 
 SessionManager::~SessionManager() = default;
 
 absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Open(
     std::unique_ptr<SessionStore> store, BaselineEngine* engine,
-    absl::Duration fit_lease) {
+    const SessionOptions& options) {
+  if (options.max_sessions < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_sessions: ", options.max_sessions, " must be at least 1"));
+  }
+  if (options.max_units_per_session < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_units_per_session: ", options.max_units_per_session,
+                     " must be at least 1"));
+  }
+  if (options.session_ttl != absl::ZeroDuration() &&
+      options.session_ttl < kMinSessionTtl) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "session_ttl: ", absl::FormatDuration(options.session_ttl),
+        " must be 0 (off) or at least ", absl::FormatDuration(kMinSessionTtl),
+        ", so a running Fit's checkpoints keep its session"));
+  }
   std::unique_ptr<SessionManager> manager(
-      new SessionManager(std::move(store), engine));
-  absl::Status s = manager->CloseInterruptedFits(fit_lease);
+      new SessionManager(std::move(store), engine, options));
+  absl::Status s = manager->CloseInterruptedFits(options.fit_lease);
   if (!s.ok()) return s;
   return manager;
 }
@@ -506,6 +529,12 @@ absl::StatusOr<v1::Session> SessionManager::CreateSession(
         absl::StrCat("display_name: ", request.display_name().size(),
                      " bytes exceeds the limit of ", kMaxDisplayNameLength));
   }
+  if (request.units_size() > options_.max_units_per_session) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("units: ", request.units_size(),
+                     " units exceed max_units_per_session (",
+                     options_.max_units_per_session, ")"));
+  }
   const absl::Time now = absl::Now();
   std::vector<ValidatedUnitConfig> configs;
   std::map<std::string, int> seen;
@@ -534,7 +563,7 @@ absl::StatusOr<v1::Session> SessionManager::CreateSession(
   absl::StatusOr<std::string> id = NewSessionId();
   if (!id.ok()) return id.status();
   const SessionRow session{*id, request.display_name(), now, now};
-  absl::Status s = store_->CreateSession(session, rows);
+  absl::Status s = store_->CreateSession(session, rows, options_.max_sessions);
   if (!s.ok()) return s;
   return SessionProto(session, records);
 }
@@ -572,6 +601,22 @@ absl::Status SessionManager::DeleteSession(absl::string_view session_id) {
   return FromStore(store_->DeleteSession(session_id), session_id);
 }
 
+absl::Status SessionManager::CheckRoomForUnit(absl::string_view session,
+                                              int64_t next_position) const {
+  // Units are never removed and positions are dense from 0, so the next
+  // position is the session's unit count.
+  if (next_position < options_.max_units_per_session) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "session ", Quote(session), " holds max_units_per_session (",
+      options_.max_units_per_session, ") units; create another session"));
+}
+
+absl::StatusOr<int64_t> SessionManager::ExpireIdleSessions() {
+  if (options_.session_ttl == absl::ZeroDuration()) return 0;
+  return store_->DeleteSessionsUpdatedBefore(
+      absl::Now() - options_.session_ttl - kTouchResolution);
+}
+
 absl::StatusOr<v1::Unit> SessionManager::AddUnit(
     const v1::AddUnitRequest& request) {
   absl::StatusOr<ValidatedUnitConfig> validated =
@@ -594,7 +639,9 @@ absl::StatusOr<v1::Unit> SessionManager::AddUnit(
       return absl::AlreadyExistsError(absl::StrCat(
           "unit ", Quote(name), " already exists in session ", Quote(session)));
     }
-    absl::Status s = txn.PutUnit(MakeRow(*record, *position));
+    absl::Status s = CheckRoomForUnit(session, *position);
+    if (!s.ok()) return s;
+    s = txn.PutUnit(MakeRow(*record, *position));
     if (!s.ok()) return s;
     return txn.SetUpdateTime(now);
   });
@@ -676,11 +723,12 @@ absl::StatusOr<v1::RunningStats> SessionManager::FoldObserved(
         }
         FoldBatch(moments, config.momentum(), state.mutable_stats());
         state.set_batches_observed(state.batches_observed() + 1);
-        Touch(absl::Now(), &state);
+        const absl::Time now = absl::Now();
+        Touch(now, &state);
         s = txn.PutUnit(MakeRow(*record, (*row)->position));
         if (!s.ok()) return s;
         stats = state.stats();
-        return absl::OkStatus();
+        return txn.Touch(now);
       });
   if (!status.ok()) return FromStore(status, ref.session_id());
   return stats;
@@ -793,7 +841,7 @@ absl::StatusOr<v1::FitBoundariesResponse> SessionManager::FitBoundaries(
       absl::Status s = txn.PutUnit(row);
       if (!s.ok()) return s;
     }
-    return absl::OkStatus();
+    return fitted.empty() ? absl::OkStatus() : txn.Touch(now);
   });
   if (!status.ok()) return FromStore(status, session);
   return out;
@@ -986,6 +1034,9 @@ absl::StatusOr<v1::Unit> SessionManager::ImportUnit(
         absl::Status s = txn.PutRun(MakeRunRow(**open));
         if (!s.ok()) return s;
       }
+    } else {
+      absl::Status s = CheckRoomForUnit(session, *position);
+      if (!s.ok()) return s;
     }
     absl::Status s = txn.PutUnit(MakeRow(record, *position));
     if (!s.ok()) return s;
@@ -1120,7 +1171,7 @@ absl::Status SessionManager::TrainStep(const v1::TrainStepRequest& request,
     if (!s.ok()) return s;
     training_steps = updated.training_steps();
     run_id = current.id();
-    return absl::OkStatus();
+    return txn.Touch(now);
   });
   if (!status.ok()) return FromStore(status, ref.session_id());
   *response->mutable_grad_norms() = ComputeGradientNorms(grad);
@@ -1170,7 +1221,9 @@ absl::StatusOr<v1::FitSummary> SessionManager::Fit(
                      trainer->settings().optimizer(),
                      trainer->settings().trainable(), start);
         *run.mutable_run()->mutable_fit() = trainer->settings();
-        return txn.PutRun(MakeRunRow(run));
+        s = txn.PutRun(MakeRunRow(run));
+        if (!s.ok()) return s;
+        return txn.Touch(start);
       });
   if (!status.ok()) return FromStore(status, ref.session_id());
 

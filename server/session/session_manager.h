@@ -32,7 +32,9 @@
 // so a running Fit shows its last checkpoint.
 //
 // Session.update_time is the latest change to the session or any of its
-// units; a unit update rewrites only that unit's stored row.
+// units; a unit update rewrites only that unit's stored row, and the
+// session's row at most once per kTouchResolution (SessionTransaction::
+// Touch, for the idle-session TTL).
 //
 // Consistency (thread-safe, and across processes): a mutating call on a
 // unit (Observe, FitBoundaries, TrainStep, a Fit's start and checkpoints,
@@ -55,13 +57,32 @@
 // for a Fit. A Fit whose server died leaves its run RUNNING until a manager
 // opens and finds it not checkpointed for `fit_lease` (see Open).
 //
+// Limits (SessionOptions): at most max_sessions sessions in the store, over
+// all replicas (CreateSession beyond it is ResourceExhausted); at most
+// max_units_per_session units per session (a CreateSession asking for more
+// is InvalidArgument, an AddUnit or a new ImportUnit on a full session
+// ResourceExhausted). Each message names the limit and its value.
+//
+// Idle sessions: with a session_ttl, ExpireIdleSessions deletes every
+// session (units and runs with it) whose update_time is older than the TTL.
+// Changes count as activity (CreateSession, AddUnit, Observe,
+// FitBoundaries, TrainStep, ImportUnit, a Fit's start and each of its
+// checkpoints, about every kFitCheckpointInterval, so a running Fit keeps
+// its session); reads (GetSession, GetUnit, Evaluate, SampleCurve,
+// ExportUnit, ListRuns...) do not, so a session only read expires. The
+// store records activity to within kTouchResolution, and a session is
+// deleted only once its stored time is older than session_ttl plus that,
+// so never before it was idle for session_ttl.
+//
 // Errors: InvalidArgument naming the field, NotFound for an unknown session
 // or unit, AlreadyExists, FailedPrecondition for calls in the wrong phase,
-// Unavailable/Internal from the store. Messages go to clients verbatim.
+// ResourceExhausted for a limit, Unavailable/Internal from the store.
+// Messages go to clients verbatim.
 
 #ifndef ACTLAB_SERVER_SESSION_SESSION_MANAGER_H_
 #define ACTLAB_SERVER_SESSION_SESSION_MANAGER_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,24 +131,35 @@ class StreamedBatch {
   MomentAccumulator moments_;
 };
 
-class SessionManager {
- public:
-  // Serves the sessions in `store`. Runs of Fits still RUNNING in the store
-  // and not checkpointed for `fit_lease` are closed as FAILED ("the server
+struct SessionOptions {
+  // Runs of Fits still RUNNING in the store and not checkpointed for
+  // `fit_lease` are closed as FAILED when the manager opens ("the server
   // stopped before the Fit ended"): with a store no other process uses, a
   // lease of zero closes them all; with replicas sharing a store it must
   // exceed kFitCheckpointInterval by a margin so live Fits stay open.
-  // `engine` must outlive the manager.
+  absl::Duration fit_lease = absl::ZeroDuration();
+  int64_t max_sessions = 1000;      // >= 1
+  int max_units_per_session = 512;  // >= 1
+  // Zero: sessions never expire. Else at least kMinSessionTtl.
+  absl::Duration session_ttl = absl::ZeroDuration();
+};
+
+class SessionManager {
+ public:
+  // Serves the sessions in `store` (see SessionOptions); InvalidArgument
+  // for options out of range. `engine` must outlive the manager.
   static absl::StatusOr<std::unique_ptr<SessionManager>> Open(
       std::unique_ptr<SessionStore> store, BaselineEngine* engine,
-      absl::Duration fit_lease = absl::ZeroDuration());
+      const SessionOptions& options = {});
 
   ~SessionManager();
   SessionManager(const SessionManager&) = delete;
   SessionManager& operator=(const SessionManager&) = delete;
 
   // Validates every unit config before writing anything; unit names must be
-  // distinct. display_name is at most kMaxDisplayNameLength bytes.
+  // distinct, at most max_units_per_session of them. display_name is at
+  // most kMaxDisplayNameLength bytes. ResourceExhausted when the store
+  // holds max_sessions.
   absl::StatusOr<v1::Session> CreateSession(
       const v1::CreateSessionRequest& request);
   absl::StatusOr<v1::GetSessionResponse> GetSession(
@@ -135,8 +167,16 @@ class SessionManager {
   // Ordered by (create_time, id).
   absl::StatusOr<v1::ListSessionsResponse> ListSessions();
   absl::Status DeleteSession(absl::string_view session_id);
-  // AlreadyExists for a name the session has.
+  // AlreadyExists for a name the session has; ResourceExhausted when the
+  // session has max_units_per_session units.
   absl::StatusOr<v1::Unit> AddUnit(const v1::AddUnitRequest& request);
+
+  // Deletes the sessions idle for longer than session_ttl (see the header
+  // comment) and returns how many; nothing without a TTL. Safe with
+  // replicas doing the same on one store.
+  absl::StatusOr<int64_t> ExpireIdleSessions();
+
+  const SessionOptions& options() const { return options_; }
 
   // Phase I step: folds `input`'s statistics into the unit and writes the
   // initial shape's output to `output` (input.elements floats). The unit
@@ -225,11 +265,15 @@ class SessionManager {
   static constexpr int64_t kMaxCurveSamples = int64_t{1} << 22;
   static constexpr int kExportFormatVersion = 1;
   static constexpr absl::Duration kFitCheckpointInterval = absl::Seconds(1);
+  // Twice the checkpoint interval, so that the gap between a running Fit's
+  // checkpoints never reaches the TTL.
+  static constexpr absl::Duration kMinSessionTtl = absl::Seconds(2);
 
  private:
   struct StoredUnit;
 
-  SessionManager(std::unique_ptr<SessionStore> store, BaselineEngine* engine);
+  SessionManager(std::unique_ptr<SessionStore> store, BaselineEngine* engine,
+                 const SessionOptions& options);
 
   absl::Status CloseInterruptedFits(absl::Duration lease);
   // The unit `ref` names, read without a lock.
@@ -250,9 +294,14 @@ class SessionManager {
   // NotFound for a unit the store did not have: for the session when it is
   // missing too, else for the unit.
   absl::Status UnitMissing(absl::string_view session, absl::string_view unit);
+  // ResourceExhausted when a unit at `next_position` would exceed
+  // max_units_per_session.
+  absl::Status CheckRoomForUnit(absl::string_view session,
+                                int64_t next_position) const;
 
   const std::unique_ptr<SessionStore> store_;
   BaselineEngine* const engine_;
+  const SessionOptions options_;
 };
 
 }  // namespace actlab

@@ -26,4 +26,11 @@ bool IsNoSuchSession(const absl::Status& status) {
          status.GetPayload(kNoSuchSessionPayload).has_value();
 }
 
+absl::Status TooManySessions(int64_t max_sessions) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("max_sessions (", max_sessions,
+                   ") reached: the server holds that many sessions; delete "
+                   "one (DeleteSession) before creating another"));
+}
+
 }  // namespace actlab

@@ -101,19 +101,39 @@ class SessionTransaction {
   virtual absl::Status PutUnit(const UnitRow& unit) = 0;
   virtual absl::Status PutRun(const RunRow& run) = 0;
   virtual absl::Status SetUpdateTime(absl::Time update_time) = 0;
+  // Records a change at `now` for the idle-session TTL: sets the session's
+  // update_time to `now` only when it is more than kTouchResolution older,
+  // so that updates of different units of one session rarely write (and
+  // lock) the session's row.
+  virtual absl::Status Touch(absl::Time now) = 0;
 };
+
+// How far a session's stored update_time may lag the latest Touch.
+inline constexpr absl::Duration kTouchResolution = absl::Seconds(1);
 
 class SessionStore {
  public:
   virtual ~SessionStore() = default;
 
-  // Adds a new session and its units in one transaction.
+  // Adds a new session and its units in one transaction, unless the store
+  // holds `max_sessions` or more already: then ResourceExhausted
+  // (TooManySessions) and nothing changes. Creators are serialised (in
+  // every process on the store) from the count to the commit, so the limit
+  // holds across replicas.
   virtual absl::Status CreateSession(const SessionRow& session,
-                                     absl::Span<const UnitRow> units) = 0;
+                                     absl::Span<const UnitRow> units,
+                                     int64_t max_sessions) = 0;
 
   // Removes a session with its units and runs in one transaction; NotFound
   // (IsNoSuchSession) when there is no such session.
   virtual absl::Status DeleteSession(absl::string_view session_id) = 0;
+
+  // Removes, in one transaction, every session whose update_time is before
+  // `cutoff`, with its units and runs; returns how many. A session an
+  // Update touches concurrently is either removed before the Update (which
+  // then finds no session) or kept.
+  virtual absl::StatusOr<int64_t> DeleteSessionsUpdatedBefore(
+      absl::Time cutoff) = 0;
 
   // Runs `body` in one transaction on an existing session and commits when
   // it returns OK; when it fails the transaction is rolled back and its
@@ -148,6 +168,8 @@ class SessionStore {
 // The NotFound a store returns for a missing session.
 absl::Status NoSuchSession(absl::string_view session_id);
 bool IsNoSuchSession(const absl::Status& status);
+// The ResourceExhausted a store returns when it holds max_sessions.
+absl::Status TooManySessions(int64_t max_sessions);
 
 }  // namespace actlab
 

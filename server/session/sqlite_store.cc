@@ -355,6 +355,16 @@ class SqliteTransaction final : public SessionTransaction {
     return touch.Run("update session");
   }
 
+  absl::Status Touch(absl::Time now) override {
+    Statement touch(db_,
+                    "UPDATE sessions SET update_time_ns = ?1 WHERE id = ?2 "
+                    "AND update_time_ns < ?3");
+    touch.Bind(1, absl::ToUnixNanos(now));
+    touch.Bind(2, session_id_);
+    touch.Bind(3, absl::ToUnixNanos(now - kTouchResolution));
+    return touch.Run("touch session");
+  }
+
  private:
   sqlite3* const db_;
   const std::string session_id_;
@@ -444,11 +454,18 @@ SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
 SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 
 absl::Status SqliteStore::CreateSession(const SessionRow& session,
-                                        absl::Span<const UnitRow> units) {
+                                        absl::Span<const UnitRow> units,
+                                        int64_t max_sessions) {
   absl::MutexLock lock(&mu_);
   Transaction txn(db_);
   absl::Status s = txn.Begin();
   if (!s.ok()) return s;
+  {
+    Statement count(db_, "SELECT COUNT(*) FROM sessions");
+    absl::StatusOr<bool> row = count.Step("count sessions");
+    if (!row.ok()) return row.status();
+    if (count.Int(0) >= max_sessions) return TooManySessions(max_sessions);
+  }
   {
     Statement insert(db_,
                      "INSERT INTO sessions (id, display_name, create_time_ns, "
@@ -488,6 +505,34 @@ absl::Status SqliteStore::DeleteSession(absl::string_view session_id) {
   if (!s.ok()) return s;
   if (sqlite3_changes(db_) == 0) return NoSuchSession(session_id);
   return txn.Commit();
+}
+
+absl::StatusOr<int64_t> SqliteStore::DeleteSessionsUpdatedBefore(
+    absl::Time cutoff) {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(db_);
+  absl::Status s = txn.Begin();
+  if (!s.ok()) return s;
+  // Children first, as in DeleteSession.
+  for (const char* table : {"runs", "units"}) {
+    Statement delete_children(
+        db_, absl::StrCat("DELETE FROM ", table,
+                          " WHERE session_id IN (SELECT id FROM sessions "
+                          "WHERE update_time_ns < ?1)")
+                 .c_str());
+    delete_children.Bind(1, absl::ToUnixNanos(cutoff));
+    s = delete_children.Run(absl::StrCat("delete idle sessions' ", table));
+    if (!s.ok()) return s;
+  }
+  Statement delete_sessions(db_,
+                            "DELETE FROM sessions WHERE update_time_ns < ?1");
+  delete_sessions.Bind(1, absl::ToUnixNanos(cutoff));
+  s = delete_sessions.Run("delete idle sessions");
+  if (!s.ok()) return s;
+  const int64_t deleted = sqlite3_changes(db_);
+  s = txn.Commit();
+  if (!s.ok()) return s;
+  return deleted;
 }
 
 absl::Status SqliteStore::Update(

@@ -16,7 +16,8 @@
 // front. Updates therefore serialise (in this process by the mutex, against
 // other processes on the file by the lock), which is the row lock the
 // interface asks for, taken coarsely; LockUnit is a plain read. An Update's
-// body runs once.
+// body runs once. CreateSession counts the sessions inside its BEGIN
+// IMMEDIATE transaction, so the count holds until its insert commits.
 
 #ifndef ACTLAB_SERVER_SESSION_SQLITE_STORE_H_
 #define ACTLAB_SERVER_SESSION_SQLITE_STORE_H_
@@ -44,8 +45,11 @@ class SqliteStore final : public SessionStore {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   absl::Status CreateSession(const SessionRow& session,
-                             absl::Span<const UnitRow> units) override;
+                             absl::Span<const UnitRow> units,
+                             int64_t max_sessions) override;
   absl::Status DeleteSession(absl::string_view session_id) override;
+  absl::StatusOr<int64_t> DeleteSessionsUpdatedBefore(
+      absl::Time cutoff) override;
   absl::Status Update(
       absl::string_view session_id,
       absl::FunctionRef<absl::Status(SessionTransaction&)> body) override;

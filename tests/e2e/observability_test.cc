@@ -206,6 +206,8 @@ TEST_F(ObservabilityTest, SessionsAndUnitsAreCounted) {
   const v1::GetServerStatsResponse stats = Stats();
   EXPECT_EQ(stats.sessions(), 1);
   EXPECT_EQ(stats.units(), 2);
+  // The GetServerStats call itself.
+  EXPECT_EQ(stats.calls_in_flight(), 1);
 }
 
 TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusText) {
@@ -241,6 +243,8 @@ TEST_F(ObservabilityTest, MetricsEndpointServesPrometheusText) {
   EXPECT_EQ(samples.at(R"(actlab_request_bytes_total{rpc="Evaluate"})"),
             2 * GeluRequest().ByteSizeLong() + bad.ByteSizeLong());
   EXPECT_EQ(samples.at("actlab_sessions"), 0);
+  // Every call above has returned; a scrape is not an Actlab call.
+  EXPECT_EQ(samples.at("actlab_calls_in_flight"), 0);
   // Every sample line parses as NAME{labels} VALUE.
   for (absl::string_view line : absl::StrSplit(body, '\n')) {
     if (line.empty() || line[0] == '#') continue;

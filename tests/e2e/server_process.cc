@@ -116,6 +116,8 @@ std::string TempDir::File(const std::string& name) const {
   return absl::StrCat(path_, "/", name);
 }
 
+bool ServerProcess::Serving() const { return IsServing(address_); }
+
 ServerProcess::ServerProcess(std::string binary, std::string dir,
                              std::vector<std::string> extra_args)
     : binary_(std::move(binary)),

@@ -60,6 +60,8 @@ class ServerProcess {
   void Kill();
 
   bool running() const { return pid_ > 0; }
+  // True when grpc.health.v1 answers SERVING within 500 ms.
+  bool Serving() const;
   // "127.0.0.1:PORT" of the running server.
   const std::string& address() const { return address_; }
   // The SQLite file used unless `extra_args` name another store.

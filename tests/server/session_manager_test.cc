@@ -43,12 +43,16 @@ class SessionManagerTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
+  std::string DbPath() const {
+    return (dir_ / "state" / "sessions.db").string();
+  }
+
   // A new manager on the same file, as after a server restart.
-  void Reopen() {
+  void Reopen(const SessionOptions& options = {}) {
     manager_.reset();
-    auto store = SqliteStore::Open((dir_ / "state" / "sessions.db").string());
+    auto store = SqliteStore::Open(DbPath());
     ASSERT_TRUE(store.ok()) << store.status();
-    auto manager = SessionManager::Open(*std::move(store), &engine_);
+    auto manager = SessionManager::Open(*std::move(store), &engine_, options);
     ASSERT_TRUE(manager.ok()) << manager.status();
     manager_ = *std::move(manager);
   }
@@ -584,6 +588,134 @@ TEST_F(SessionManagerTest, ImportValidatesEverything) {
     EXPECT_THAT(result.status().message(), HasSubstr(c.message)) << c.what;
   }
   EXPECT_EQ(Snapshot(to), before);
+}
+
+TEST_F(SessionManagerTest, OpenRefusesLimitsOutOfRange) {
+  struct Case {
+    SessionOptions options;
+    const char* message;
+  };
+  SessionOptions no_sessions, no_units, short_ttl;
+  no_sessions.max_sessions = 0;
+  no_units.max_units_per_session = 0;
+  short_ttl.session_ttl = absl::Seconds(1);
+  for (const Case& c : {Case{no_sessions, "max_sessions: 0 must be"},
+                        Case{no_units, "max_units_per_session: 0 must be"},
+                        Case{short_ttl,
+                             "session_ttl: 1s must be 0 (off) or "
+                             "at least 2s"}}) {
+    auto store = SqliteStore::Open(DbPath());
+    ASSERT_TRUE(store.ok());
+    auto manager = SessionManager::Open(*std::move(store), &engine_, c.options);
+    EXPECT_EQ(manager.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(manager.status().message(), HasSubstr(c.message));
+  }
+}
+
+TEST_F(SessionManagerTest, MaxSessionsRefusesOneMoreUntilOneIsDeleted) {
+  SessionOptions options;
+  options.max_sessions = 2;
+  Reopen(options);
+  const std::string first = Create({Layer("a")});
+  Create({});
+  v1::CreateSessionRequest request;
+  request.set_display_name("third");
+  auto refused = manager_->CreateSession(request);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("max_sessions (2) reached"));
+  EXPECT_EQ(manager_->ListSessions()->sessions_size(), 2);
+  ASSERT_TRUE(manager_->DeleteSession(first).ok());
+  EXPECT_TRUE(manager_->CreateSession(request).ok());
+}
+
+TEST_F(SessionManagerTest, MaxUnitsPerSessionOnCreateAddAndImport) {
+  SessionOptions options;
+  options.max_units_per_session = 2;
+  Reopen(options);
+  v1::CreateSessionRequest create;
+  for (const char* name : {"a", "b", "c"}) *create.add_units() = Layer(name);
+  auto refused = manager_->CreateSession(create);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "units: 3 units exceed max_units_per_session (2)");
+  EXPECT_EQ(manager_->ListSessions()->sessions_size(), 0);
+
+  const std::string id = Create({Layer("a")});
+  v1::AddUnitRequest add;
+  add.set_session_id(id);
+  *add.mutable_unit() = Layer("b");
+  ASSERT_TRUE(manager_->AddUnit(add).ok());
+  const std::string full = Snapshot(id);
+  *add.mutable_unit() = Layer("c");
+  auto added = manager_->AddUnit(add);
+  EXPECT_EQ(added.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(added.status().message(),
+            absl::StrCat("session '", id,
+                         "' holds max_units_per_session (2) units; create "
+                         "another session"));
+
+  auto exported = manager_->ExportUnit(Ref(id, "a"));
+  ASSERT_TRUE(exported.ok());
+  v1::ImportUnitRequest import;
+  import.set_session_id(id);
+  *import.mutable_export_() = *exported;
+  import.set_unit("c");
+  EXPECT_EQ(manager_->ImportUnit(import).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Snapshot(id), full);
+  // Replacing a unit adds none, so a full session takes it.
+  import.set_unit("b");
+  import.set_replace(true);
+  EXPECT_TRUE(manager_->ImportUnit(import).ok());
+}
+
+// Sets a session's stored update_time from another connection, as if
+// nothing had changed it since `when`.
+void Backdate(const std::string& db, const std::string& session,
+              absl::Time when) {
+  auto store = SqliteStore::Open(db);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)
+                  ->Update(session,
+                           [when](SessionTransaction& txn) {
+                             return txn.SetUpdateTime(when);
+                           })
+                  .ok());
+}
+
+TEST_F(SessionManagerTest, ExpireIdleSessionsDeletesOnlyUnchangedOnes) {
+  SessionOptions options;
+  options.session_ttl = absl::Minutes(10);
+  Reopen(options);
+  const std::string fresh = Create({Layer("a")});
+  const std::string read = Create({Layer("a")});
+  const std::string observed = Create({Layer("a")});
+  const absl::Time long_ago =
+      absl::Now() - absl::Minutes(11) - kTouchResolution;
+  for (const std::string& id : {read, observed})
+    Backdate(DbPath(), id, long_ago);
+  // A read does not count as activity; an Observe does.
+  ASSERT_TRUE(manager_->GetSession(read).ok());
+  ASSERT_TRUE(manager_->GetUnit(Ref(read, "a")).ok());
+  ASSERT_TRUE(Observe(observed, "a", {2}, {1, -1}).ok());
+
+  auto expired = manager_->ExpireIdleSessions();
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(*expired, 1);
+  EXPECT_EQ(manager_->GetSession(read).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(manager_->GetSession(fresh).ok());
+  EXPECT_TRUE(manager_->GetSession(observed).ok());
+}
+
+TEST_F(SessionManagerTest, WithoutTtlNothingExpires) {
+  const std::string id = Create({Layer("a")});
+  Backdate(DbPath(), id, absl::UnixEpoch());
+  auto expired = manager_->ExpireIdleSessions();
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(*expired, 0);
+  EXPECT_TRUE(manager_->GetSession(id).ok());
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -112,6 +113,9 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   std::string db_;
 };
 
+// A max_sessions no test reaches.
+constexpr int64_t kNoLimit = 1000;
+
 SessionRow Session(const std::string& id, int64_t t) {
   return {id, "display " + id, absl::FromUnixNanos(t),
           absl::FromUnixNanos(t + 1)};
@@ -172,9 +176,10 @@ TEST_P(StoreTest, RoundTripsAcrossReopen) {
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store
                     ->CreateSession(Session("s2", 200),
-                                    {Unit("b", 0, 1), Unit("a", 1, 1)})
+                                    {Unit("b", 0, 1), Unit("a", 1, 1)},
+                                    kNoLimit)
                     .ok());
-    ASSERT_TRUE(store->CreateSession(Session("s1", 100), {}).ok());
+    ASSERT_TRUE(store->CreateSession(Session("s1", 100), {}, kNoLimit).ok());
     // Overwrite one unit, add another, touch the session.
     ASSERT_TRUE(PutUnits(*store, "s2", {Unit("a", 1, 2), Unit("c", 2, 1)},
                          absl::FromUnixNanos(999))
@@ -211,7 +216,8 @@ TEST_P(StoreTest, RoundTripsAcrossReopen) {
 TEST_P(StoreTest, UpdateWithoutSessionTimeLeavesSessionRow) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateSession(Session("s", 10), {Unit("a", 0, 1)}).ok());
+  ASSERT_TRUE(
+      store->CreateSession(Session("s", 10), {Unit("a", 0, 1)}, kNoLimit).ok());
   ASSERT_TRUE(PutUnits(*store, "s", {Unit("a", 0, 7)}).ok());
   EXPECT_EQ(QueryText("SELECT update_time_ns FROM sessions"), "11");
   EXPECT_EQ(QueryText("SELECT version FROM units"), "7");
@@ -221,9 +227,11 @@ TEST_P(StoreTest, DeleteSessionRemovesItsUnitsAndRunsOnly) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   for (const char* id : {"s1", "s2"}) {
-    ASSERT_TRUE(
-        store->CreateSession(Session(id, 1), {Unit("a", 0, 1), Unit("b", 1, 1)})
-            .ok());
+    ASSERT_TRUE(store
+                    ->CreateSession(Session(id, 1),
+                                    {Unit("a", 0, 1), Unit("b", 1, 1)},
+                                    kNoLimit)
+                    .ok());
     ASSERT_TRUE(store
                     ->Update(id,
                              [](SessionTransaction& txn) {
@@ -246,10 +254,12 @@ TEST_P(StoreTest, DeleteSessionRemovesItsUnitsAndRunsOnly) {
 TEST_P(StoreTest, FailedCallsChangeNothing) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateSession(Session("s", 1), {Unit("a", 0, 1)}).ok());
+  ASSERT_TRUE(
+      store->CreateSession(Session("s", 1), {Unit("a", 0, 1)}, kNoLimit).ok());
 
   // Duplicate id: the constraint fails after nothing was committed.
-  absl::Status s = store->CreateSession(Session("s", 5), {Unit("z", 0, 1)});
+  absl::Status s =
+      store->CreateSession(Session("s", 5), {Unit("z", 0, 1)}, kNoLimit);
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(s.message(), HasSubstr("session store"));
 
@@ -288,9 +298,10 @@ TEST_P(StoreTest, FailedCallsChangeNothing) {
 TEST_P(StoreTest, RunsRoundTripAndSequencesAreDrawnOnce) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(
-      store->CreateSession(Session("s", 1), {Unit("a", 0, 1), Unit("b", 1, 1)})
-          .ok());
+  ASSERT_TRUE(store
+                  ->CreateSession(Session("s", 1),
+                                  {Unit("a", 0, 1), Unit("b", 1, 1)}, kNoLimit)
+                  .ok());
   std::vector<int64_t> drawn;
   for (const char* unit : {"a", "b", "a"}) {
     ASSERT_TRUE(store
@@ -355,7 +366,8 @@ TEST_P(StoreTest, ConcurrentUpdatesOfOneUnitFromTwoStoresLoseNothing) {
   auto second = OpenStore();
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
-  ASSERT_TRUE(first->CreateSession(Session("s", 1), {Unit("a", 0, 0)}).ok());
+  ASSERT_TRUE(
+      first->CreateSession(Session("s", 1), {Unit("a", 0, 0)}, kNoLimit).ok());
   constexpr int kThreads = 4, kUpdates = 25;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
@@ -381,6 +393,104 @@ TEST_P(StoreTest, ConcurrentUpdatesOfOneUnitFromTwoStoresLoseNothing) {
   auto unit = first->GetUnit("s", "a");
   ASSERT_TRUE(unit.ok() && unit->has_value());
   EXPECT_EQ((*unit)->version, kThreads * kUpdates);
+}
+
+TEST_P(StoreTest, CreateSessionStopsAtMaxSessionsAndChangesNothing) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateSession(Session("s1", 1), {}, 2).ok());
+  ASSERT_TRUE(store->CreateSession(Session("s2", 2), {}, 2).ok());
+  absl::Status s = store->CreateSession(Session("s3", 3), {Unit("a", 0, 1)}, 2);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_THAT(s.message(), HasSubstr("max_sessions (2) reached"));
+  EXPECT_EQ(QueryText("SELECT count(*) FROM sessions"), "2");
+  EXPECT_EQ(QueryText("SELECT count(*) FROM units"), "0");
+  // A deletion makes room again.
+  ASSERT_TRUE(store->DeleteSession("s1").ok());
+  EXPECT_TRUE(store->CreateSession(Session("s3", 3), {}, 2).ok());
+}
+
+// Replicas creating at once never exceed the limit between them.
+TEST_P(StoreTest, ConcurrentCreatorsOnTwoStoresRespectMaxSessions) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  constexpr int kThreads = 4, kAttempts = 6, kMax = 5;
+  std::atomic<int> created{0}, refused{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    SessionStore* store = t % 2 ? second.get() : first.get();
+    threads.emplace_back([store, t, &created, &refused, &failed] {
+      for (int i = 0; i < kAttempts; ++i) {
+        absl::Status s = store->CreateSession(
+            Session(absl::StrCat("s", t, "_", i), 1), {Unit("a", 0, 1)}, kMax);
+        if (s.ok()) {
+          ++created;
+        } else if (absl::IsResourceExhausted(s)) {
+          ++refused;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(created, kMax);
+  EXPECT_EQ(refused, kThreads * kAttempts - kMax);
+  EXPECT_EQ(QueryText("SELECT count(*) FROM sessions"), absl::StrCat(kMax));
+}
+
+TEST_P(StoreTest, TouchMovesUpdateTimeOnlyWhenOlderThanTheResolution) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Time t0 = absl::FromUnixSeconds(1000000);
+  ASSERT_TRUE(store->CreateSession({"s", "", t0, t0}, {}, kNoLimit).ok());
+  auto touch = [&](absl::Time now) {
+    EXPECT_TRUE(
+        store
+            ->Update("s",
+                     [now](SessionTransaction& txn) { return txn.Touch(now); })
+            .ok());
+    auto got = store->GetSession("s");
+    return got.ok() && got->has_value() ? (*got)->session.update_time
+                                        : absl::InfinitePast();
+  };
+  const absl::Time t1 = t0 + kTouchResolution + absl::Milliseconds(1);
+  EXPECT_EQ(touch(t1), t1);
+  EXPECT_EQ(touch(t1 + kTouchResolution / 2), t1);  // recent enough: kept
+  const absl::Time t2 = t1 + 2 * kTouchResolution;
+  EXPECT_EQ(touch(t2), t2);
+}
+
+TEST_P(StoreTest, DeleteSessionsUpdatedBeforeRemovesOnlyIdleOnes) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  // Session() gives update_time t + 1.
+  for (auto [id, t] : {std::pair{"old", 100}, {"older", 50}, {"new", 300}}) {
+    ASSERT_TRUE(
+        store->CreateSession(Session(id, t), {Unit("a", 0, 1)}, kNoLimit).ok());
+    ASSERT_TRUE(store
+                    ->Update(id,
+                             [](SessionTransaction& txn) {
+                               return txn.PutRun(RunOf(1, "a", true));
+                             })
+                    .ok());
+  }
+  auto deleted = store->DeleteSessionsUpdatedBefore(absl::FromUnixNanos(200));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 2);
+  auto all = store->ListSessions();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].session.id, "new");
+  EXPECT_EQ(QueryText("SELECT count(*) FROM units"), "1");
+  EXPECT_EQ(QueryText("SELECT count(*) FROM runs"), "1");
+  // The cutoff is exclusive, and nothing is left to delete below it.
+  deleted = store->DeleteSessionsUpdatedBefore(absl::FromUnixNanos(301));
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(*deleted, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
@@ -479,7 +589,9 @@ TEST_F(PostgresOnlyTest, RefusesNewerSchema) {
 TEST_F(PostgresOnlyTest, LostConnectionsAreReopened) {
   auto store = PostgresStore::Open(url_, 2);
   ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->CreateSession(Session("s", 1), {Unit("a", 0, 1)}).ok());
+  ASSERT_TRUE((*store)
+                  ->CreateSession(Session("s", 1), {Unit("a", 0, 1)}, kNoLimit)
+                  .ok());
   // The server drops every connection of the store, as a failover would.
   ASSERT_TRUE(cluster_
                   ->Query(db_,

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -359,6 +360,46 @@ TEST_F(TrainFitTest, UnitChangedDuringFitAbortsIt) {
   EXPECT_EQ(runs[1].kind(), v1::Run::TRAIN_STEPS);
 }
 
+// The idle-session TTL counts a Fit's checkpoints as activity: a session
+// made to look idle during a Fit is kept once the next checkpoint is in.
+TEST_F(TrainFitTest, FitCheckpointsKeepTheSessionFromExpiring) {
+  SessionOptions options;
+  options.session_ttl = absl::Minutes(10);
+  Reopen(options);
+  const std::string session = CreateFixed(16);
+  v1::FitRequest request = GeluFit(session, 1000000);
+  request.set_progress_interval_ms(20);
+  std::optional<int64_t> steps_when_backdated;
+  absl::StatusOr<int64_t> expired = -1;
+  auto summary = manager_->Fit(
+      request, [] { return false; },
+      [&](const v1::FitProgress&) {
+        const std::vector<v1::Run> runs = Runs(session);
+        if (runs.empty()) return false;
+        if (!steps_when_backdated) {
+          auto other = SqliteStore::Open(DbPath());
+          EXPECT_TRUE(other.ok());
+          EXPECT_TRUE((*other)
+                          ->Update(session,
+                                   [](SessionTransaction& txn) {
+                                     return txn.SetUpdateTime(absl::Now() -
+                                                              absl::Hours(1));
+                                   })
+                          .ok());
+          steps_when_backdated = runs[0].steps();
+          return true;
+        }
+        if (runs[0].steps() == *steps_when_backdated) return true;
+        // A checkpoint was committed since: sweep, then stop the Fit.
+        expired = manager_->ExpireIdleSessions();
+        return false;
+      });
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kCancelled);
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(*expired, 0);
+  EXPECT_TRUE(manager_->GetSession(session).ok());
+}
+
 TEST_F(TrainFitTest, OfTwoConcurrentFitsOneAbortsAndReadsNeverBlock) {
   const std::string session = CreateFixed(16);
   std::atomic<bool> stop{false};
@@ -528,8 +569,9 @@ TEST_F(TrainFitTest, WithALeaseOnlyFitsPastItAreClosedOnOpen) {
   }
   auto store = SqliteStore::Open(DbPath());
   ASSERT_TRUE(store.ok());
-  auto manager =
-      SessionManager::Open(*std::move(store), &engine_, absl::Minutes(2));
+  SessionOptions options;
+  options.fit_lease = absl::Minutes(2);
+  auto manager = SessionManager::Open(*std::move(store), &engine_, options);
   ASSERT_TRUE(manager.ok()) << manager.status();
   manager_ = *std::move(manager);
   const std::vector<v1::Run> runs = Runs(session);

@@ -41,11 +41,11 @@ class TrainTest : public ::testing::Test {
   std::string DbPath() const { return (dir_ / "sessions.db").string(); }
 
   // A new manager on the same file, as after a server restart.
-  void Reopen() {
+  void Reopen(const SessionOptions& options = {}) {
     manager_.reset();
     auto store = SqliteStore::Open(DbPath());
     ASSERT_TRUE(store.ok()) << store.status();
-    auto manager = SessionManager::Open(*std::move(store), &engine_);
+    auto manager = SessionManager::Open(*std::move(store), &engine_, options);
     ASSERT_TRUE(manager.ok()) << manager.status();
     manager_ = *std::move(manager);
   }
