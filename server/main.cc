@@ -66,7 +66,7 @@ ABSL_FLAG(int, max_units_per_session,
           "Most units one session may hold: a CreateSession with more is "
           "INVALID_ARGUMENT, an AddUnit or ImportUnit of a new unit into a "
           "full session RESOURCE_EXHAUSTED.");
-ABSL_FLAG(int, max_calls_in_flight, 64,
+ABSL_FLAG(int, max_calls_in_flight, 256,
           "Most actlab.v1.Actlab calls (unary and streams) this process runs "
           "at once; more are refused at once with RESOURCE_EXHAUSTED. Health "
           "checks are not counted.");
