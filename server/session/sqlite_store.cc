@@ -466,6 +466,15 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     sqlite3_close(db);
     return s;
   }
+  // SQLite quietly opens a file it may not write read-only, and the server
+  // would then fail every update; refuse it up front instead.
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    sqlite3_close(db);
+    return absl::UnavailableError(
+        absl::StrCat("session store: '", path,
+                     "' is read-only to this process; the server needs to "
+                     "write it"));
+  }
   absl::Status s = Configure(db);
   if (!s.ok()) {
     sqlite3_close(db);

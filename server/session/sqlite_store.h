@@ -36,7 +36,8 @@ namespace actlab {
 class SqliteStore final : public SessionStore {
  public:
   // Opens or creates the database at `path`, creating missing parent
-  // directories and the schema.
+  // directories and the schema. Unavailable if this process cannot write
+  // the file: a store it could only read would fail every update.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
       const std::string& path);
 
