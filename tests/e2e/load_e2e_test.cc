@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -109,6 +110,18 @@ double ProcStatusMiB(pid_t pid, absl::string_view field) {
     if (absl::SimpleAtoi(rest, &kib)) return kib / 1024.0;
   }
   return -1;
+}
+
+// How many sockets `pid` holds open.
+int OpenSockets(pid_t pid) {
+  int sockets = 0;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator(
+           absl::StrCat("/proc/", pid, "/fd"), ec)) {
+    sockets += absl::StartsWith(
+        std::filesystem::read_symlink(fd.path(), ec).string(), "socket:");
+  }
+  return sockets;
 }
 
 // What an update changes: the batches of a shared unit or of the client's
@@ -464,6 +477,8 @@ TEST(LoadTest, SixtyFourClientsLoseNoUpdateInBoundedMemory) {
   {
     Load load;
     ASSERT_NO_FATAL_FAILURE(load.Prepare(server.address()));
+    // One connection a client, as if each were its own process.
+    EXPECT_GE(OpenSockets(server.pid()), kClients);
 
     const double start_mib = ProcStatusMiB(server.pid(), "VmRSS");
     std::atomic<bool> done{false};
@@ -525,7 +540,7 @@ TEST(LoadTest, KillNineUnderLoadLosesNothingAcknowledged) {
   killer.join();
   load.ExpectNoUnexpectedErrors();
   ASSERT_FALSE(server.running()) << "the load ended before the kill";
-  std::printf("kill -9: %lld calls acknowledged, %d in flight at the kill\n",
+  std::printf("kill -9: %lld calls acknowledged, %d updates unanswered\n",
               static_cast<long long>(load.acknowledged()),
               load.unacknowledged());
 
