@@ -470,33 +470,42 @@ std::string IntegrityCheck(const std::string& path) {
   return result;
 }
 
-TEST(LoadTest, SixtyFourClientsLoseNoUpdateInBoundedMemory) {
-  TempDir dir;
-  ServerProcess server(ACTLAB_SERVER_BINARY, dir.path());
-  ASSERT_TRUE(Started(server));
+// One server on a fresh SQLite file; its log is printed if the test fails.
+class LoadTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) std::printf("server log:\n%s", server_.Log().c_str());
+  }
+
+  TempDir dir_;
+  ServerProcess server_{ACTLAB_SERVER_BINARY, dir_.path()};
+};
+
+TEST_F(LoadTest, SixtyFourClientsLoseNoUpdateInBoundedMemory) {
+  ASSERT_TRUE(Started(server_));
   {
     Load load;
-    ASSERT_NO_FATAL_FAILURE(load.Prepare(server.address()));
+    ASSERT_NO_FATAL_FAILURE(load.Prepare(server_.address()));
     // One connection a client, as if each were its own process.
-    EXPECT_GE(OpenSockets(server.pid()), kClients);
+    EXPECT_GE(OpenSockets(server_.pid()), kClients);
 
-    const double start_mib = ProcStatusMiB(server.pid(), "VmRSS");
+    const double start_mib = ProcStatusMiB(server_.pid(), "VmRSS");
     std::atomic<bool> done{false};
     double sampled_peak_mib = start_mib;
     std::thread sampler([&] {
       while (!done) {
         sampled_peak_mib =
-            std::max(sampled_peak_mib, ProcStatusMiB(server.pid(), "VmRSS"));
+            std::max(sampled_peak_mib, ProcStatusMiB(server_.pid(), "VmRSS"));
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     });
     const double seconds = load.Run(absl::Seconds(6));
     done = true;
     sampler.join();
-    const double end_mib = ProcStatusMiB(server.pid(), "VmRSS");
+    const double end_mib = ProcStatusMiB(server_.pid(), "VmRSS");
     // The high-water mark also covers spikes between samples.
     const double peak_mib =
-        std::max(sampled_peak_mib, ProcStatusMiB(server.pid(), "VmHWM"));
+        std::max(sampled_peak_mib, ProcStatusMiB(server_.pid(), "VmHWM"));
     std::printf(
         "load: %d clients for %.1f s, %lld calls acknowledged (%.0f/s); "
         "server RSS start %.1f MiB, peak %.1f MiB, end %.1f MiB\n",
@@ -506,21 +515,19 @@ TEST(LoadTest, SixtyFourClientsLoseNoUpdateInBoundedMemory) {
     load.ExpectNoUnexpectedErrors();
     EXPECT_GT(start_mib, 0);
     EXPECT_LT(peak_mib, start_mib + 512);
-    load.ExpectStoreHoldsEveryUpdate(server.address());
+    load.ExpectStoreHoldsEveryUpdate(server_.address());
   }
   // The clients' connections are closed, so the drain has nothing to wait
   // for.
-  absl::StatusOr<int> code = server.Stop();
+  absl::StatusOr<int> code = server_.Stop();
   ASSERT_TRUE(code.ok()) << code.status();
-  EXPECT_EQ(*code, 0) << server.Log();
+  EXPECT_EQ(*code, 0);
 }
 
-TEST(LoadTest, KillNineUnderLoadLosesNothingAcknowledged) {
-  TempDir dir;
-  ServerProcess server(ACTLAB_SERVER_BINARY, dir.path());
-  ASSERT_TRUE(Started(server));
+TEST_F(LoadTest, KillNineUnderLoadLosesNothingAcknowledged) {
+  ASSERT_TRUE(Started(server_));
   Load load;
-  ASSERT_NO_FATAL_FAILURE(load.Prepare(server.address()));
+  ASSERT_NO_FATAL_FAILURE(load.Prepare(server_.address()));
 
   std::atomic<bool> load_over{false};
   std::thread killer([&] {
@@ -531,7 +538,7 @@ TEST(LoadTest, KillNineUnderLoadLosesNothingAcknowledged) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     load.ServerKilled();
-    server.Kill();
+    server_.Kill();
   });
   // Every client runs until the kill ends it; the limit only bounds a test
   // that is failing anyway.
@@ -539,15 +546,15 @@ TEST(LoadTest, KillNineUnderLoadLosesNothingAcknowledged) {
   load_over = true;
   killer.join();
   load.ExpectNoUnexpectedErrors();
-  ASSERT_FALSE(server.running()) << "the load ended before the kill";
+  ASSERT_FALSE(server_.running()) << "the load ended before the kill";
   std::printf("kill -9: %lld calls acknowledged, %d updates unanswered\n",
               static_cast<long long>(load.acknowledged()),
               load.unacknowledged());
 
-  ASSERT_TRUE(Started(server));
-  load.ExpectStoreHoldsEveryUpdate(server.address());
+  ASSERT_TRUE(Started(server_));
+  load.ExpectStoreHoldsEveryUpdate(server_.address());
   auto stub = v1::Actlab::NewStub(grpc::CreateChannel(
-      server.address(), grpc::InsecureChannelCredentials()));
+      server_.address(), grpc::InsecureChannelCredentials()));
   v1::ListSessionsResponse listed;
   grpc::ClientContext context;
   SetDeadline(context);
@@ -561,7 +568,7 @@ TEST(LoadTest, KillNineUnderLoadLosesNothingAcknowledged) {
   std::sort(ids.begin(), ids.end());
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(ids, expected);
-  EXPECT_EQ(IntegrityCheck(server.store_path()), "ok");
+  EXPECT_EQ(IntegrityCheck(server_.store_path()), "ok");
 }
 
 }  // namespace
