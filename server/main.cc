@@ -187,6 +187,10 @@ int Run() {
     return 2;
   }
 
+  // A write past RLIMIT_FSIZE then fails with EFBIG, which the store reports
+  // as full, instead of SIGXFSZ killing the server with every call in it.
+  signal(SIGXFSZ, SIG_IGN);
+
   // Handle termination signals in this thread alone: block them before any
   // other thread exists so every thread inherits the mask.
   sigset_t signals;

@@ -168,6 +168,8 @@ class Connection {
       retry = true;
       return absl::AbortedError(message);
     }
+    // disk_full, like SQLite's full file.
+    if (code == "53100") return absl::ResourceExhaustedError(message);
     // Connection exceptions (08), resources (53), operator intervention
     // (57), lock timeouts (55P03): conditions that may pass.
     if (absl::StartsWith(code, "08") || absl::StartsWith(code, "53") ||

@@ -20,8 +20,10 @@
 // Update's computation on PostgreSQL (MVCC); on SQLite they wait for the
 // one connection, i.e. for at most one transaction.
 //
-// Errors: Unavailable for conditions that may pass (lost connection, busy,
-// I/O, pool exhausted), Internal otherwise, both prefixed "session store:".
+// Errors: ResourceExhausted when the store is full (no room left for a
+// write), Unavailable for other conditions that may pass (lost connection,
+// busy, I/O, pool exhausted), Internal otherwise, all prefixed "session
+// store:".
 // Implementations are thread-safe.
 
 #ifndef ACTLAB_SERVER_SESSION_SESSION_STORE_H_

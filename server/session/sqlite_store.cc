@@ -4,6 +4,8 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -69,16 +71,49 @@ PRAGMA user_version = 3;
 constexpr char kUnitColumns[] = "name, position, version, state";
 constexpr char kRunColumns[] = "run_id, sequence, unit, running, record";
 
-// Conditions a retry or an operator can clear are Unavailable; the rest
-// (corruption, constraint violations, misuse) are Internal.
-absl::Status SqliteError(int rc, absl::string_view what, const char* message) {
+// The errno of the last failed system call on the database file or its
+// WAL. SQLite maps only ENOSPC to SQLITE_FULL; EFBIG and EDQUOT come out as
+// a bare write error, and sqlite3_system_errno() may already hold a later
+// call's errno by then, while each file keeps its own last one. (A stale
+// one can only make a later I/O error read as "full".)
+int LastFileErrno(sqlite3* db) {
+  int error = 0;
+  sqlite3_file* wal = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) ==
+          SQLITE_OK &&
+      wal != nullptr && wal->pMethods != nullptr) {
+    wal->pMethods->xFileControl(wal, SQLITE_FCNTL_LAST_ERRNO, &error);
+  }
+  if (error == 0) {
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_LAST_ERRNO, &error);
+  }
+  return error;
+}
+
+// A full store is ResourceExhausted, as gRPC prescribes for a full file
+// system, so clients can tell it from a server they cannot reach: SQLite's
+// own SQLITE_FULL (ENOSPC), or an I/O error because a file may not grow
+// (EFBIG past RLIMIT_FSIZE, EDQUOT past a quota). Other conditions a retry
+// or an operator can clear are Unavailable; the rest (corruption,
+// constraint violations, misuse) are Internal. `db` is null when there is
+// no connection yet.
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what,
+                         const char* message) {
+  const int error =
+      db != nullptr && (rc & 0xff) == SQLITE_IOERR ? LastFileErrno(db) : 0;
+  if ((rc & 0xff) == SQLITE_FULL || error == ENOSPC || error == EFBIG ||
+      error == EDQUOT) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("session store: ", what, ": the store is full: ", message,
+                     error == 0 ? "" : absl::StrCat(", ", std::strerror(error)),
+                     " (SQLite code ", rc, ")"));
+  }
   const std::string text = absl::StrCat("session store: ", what, ": ", message,
                                         " (SQLite code ", rc, ")");
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
     case SQLITE_IOERR:
-    case SQLITE_FULL:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
     case SQLITE_PROTOCOL:
@@ -90,7 +125,7 @@ absl::Status SqliteError(int rc, absl::string_view what, const char* message) {
 }
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
-  return SqliteError(rc, what, sqlite3_errmsg(db));
+  return SqliteError(db, rc, what, sqlite3_errmsg(db));
 }
 
 absl::Status Exec(sqlite3* db, const char* sql, absl::string_view what) {
@@ -98,7 +133,7 @@ absl::Status Exec(sqlite3* db, const char* sql, absl::string_view what) {
   const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
   if (rc == SQLITE_OK) return absl::OkStatus();
   absl::Status status =
-      SqliteError(rc, what, message ? message : sqlite3_errstr(rc));
+      SqliteError(db, rc, what, message ? message : sqlite3_errstr(rc));
   sqlite3_free(message);
   return status;
 }
@@ -436,10 +471,19 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
       nullptr);
   if (rc != SQLITE_OK) {
-    absl::Status s = SqliteError(rc, absl::StrCat("open '", path, "'"),
+    absl::Status s = SqliteError(db, rc, absl::StrCat("open '", path, "'"),
                                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
     return s;
+  }
+  // SQLite quietly opens a file it may not write read-only, and the server
+  // would then fail every update; refuse it up front instead.
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    sqlite3_close(db);
+    return absl::UnavailableError(
+        absl::StrCat("session store: '", path,
+                     "' is read-only to this process; the server needs to "
+                     "write it"));
   }
   absl::Status s = Configure(db);
   if (!s.ok()) {

@@ -7,8 +7,9 @@
 // mutating call. Schema version lives in PRAGMA user_version; a file written
 // by a newer schema is refused rather than misread, an older one is migrated
 // in place when opened (1 -> 2 adds the runs table, 2 -> 3 the session's
-// run sequence counter). Errors are Unavailable for conditions that may pass
-// (busy, I/O, disk full, cannot open) and Internal otherwise, both carrying
+// run sequence counter). Errors are ResourceExhausted when the file cannot
+// grow (disk full, quota, file-size limit), Unavailable for other conditions
+// that may pass (busy, I/O, cannot open) and Internal otherwise, all carrying
 // SQLite's message.
 //
 // Locking: one connection shared under a mutex, and every Update a BEGIN
@@ -36,7 +37,8 @@ namespace actlab {
 class SqliteStore final : public SessionStore {
  public:
   // Opens or creates the database at `path`, creating missing parent
-  // directories and the schema.
+  // directories and the schema. Unavailable if this process cannot write
+  // the file: a store it could only read would fail every update.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
       const std::string& path);
 

@@ -3,6 +3,8 @@
 #include "tests/e2e/server_process.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,12 +42,27 @@ std::string ReadWholeFile(const std::string& path) {
                      std::istreambuf_iterator<char>());
 }
 
+// An account without privileges, for a server that file permissions must
+// bind.
+struct User {
+  uid_t uid;
+  gid_t gid;
+};
+
+std::optional<User> Nobody() {
+  const passwd* entry = getpwnam("nobody");
+  if (entry == nullptr) return std::nullopt;
+  return User{entry->pw_uid, entry->pw_gid};
+}
+
 // fork + exec with stdin from /dev/null and stdout/stderr appended to the
-// given files. Everything the child touches is prepared before fork(): the
-// parent has gRPC threads, so the child may only make async-signal-safe
-// calls until exec.
+// given files, as `user` if given (the files are opened before the switch).
+// Everything the child touches is prepared before fork(): the parent has
+// gRPC threads, so the child may only make async-signal-safe calls until
+// exec. The child exits 125 if it cannot become `user`.
 pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
-            const std::string& out_path, const std::string& err_path) {
+            const std::string& out_path, const std::string& err_path,
+            std::optional<User> user = std::nullopt) {
   std::vector<std::string> argv_storage = {binary};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -59,6 +76,10 @@ pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
   if (in < 0 || out < 0 || err < 0 || dup2(in, STDIN_FILENO) < 0 ||
       dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0) {
     _exit(126);
+  }
+  if (user.has_value() && (setgroups(0, nullptr) != 0 ||
+                           setgid(user->gid) != 0 || setuid(user->uid) != 0)) {
+    _exit(125);
   }
   execv(binary.c_str(), argv.data());
   _exit(127);
@@ -146,7 +167,16 @@ absl::Status ServerProcess::Start() {
     args.push_back("--store=" + store_path());
   }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  pid_ = Spawn(binary_, args, log, log);
+  std::optional<User> user;
+  if (unprivileged_ && geteuid() == 0) {
+    user = Nobody();
+    if (!user.has_value()) return absl::InternalError("no user nobody");
+    if (chown(dir_.c_str(), user->uid, user->gid) != 0) {
+      return absl::InternalError(
+          absl::StrCat("chown ", dir_, ": ", std::strerror(errno)));
+    }
+  }
+  pid_ = Spawn(binary_, args, log, log, user);
   if (pid_ < 0) return absl::InternalError("fork failed");
 
   const auto deadline = Clock::now() + kStartTimeout;
@@ -201,6 +231,8 @@ void ServerProcess::Kill() {
   }
   pid_ = -1;
 }
+
+void ServerProcess::RunUnprivileged() { unprivileged_ = true; }
 
 ProcessResult RunProcess(const std::string& binary,
                          const std::vector<std::string>& args,

@@ -59,9 +59,17 @@ class ServerProcess {
   // SIGKILL without warning, as a crash would; reaps the process.
   void Kill();
 
+  // From the next Start on, when the test runs as root (which file
+  // permissions do not bind), runs the server as user nobody, so that a
+  // file it may not write stays unwritable to it; `dir` is handed to nobody
+  // for the port file. No effect for an ordinary user.
+  void RunUnprivileged();
+
   bool running() const { return pid_ > 0; }
   // True when grpc.health.v1 answers SERVING within 500 ms.
   bool Serving() const;
+  // The server's process id while running().
+  pid_t pid() const { return pid_; }
   // "127.0.0.1:PORT" of the running server.
   const std::string& address() const { return address_; }
   // The SQLite file used unless `extra_args` name another store.
@@ -73,6 +81,7 @@ class ServerProcess {
   std::string binary_;
   std::string dir_;
   std::vector<std::string> extra_args_;
+  bool unprivileged_ = false;
   pid_t pid_ = -1;
   std::string address_;
 };
