@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -196,8 +197,10 @@ grpc::Status ServeChunks(grpc::ServerContext* context,
 
 SessionCounts CountSessions(SessionManager& sessions) {
   SessionCounts counts;
-  // A store that cannot be read counts as empty until it can.
-  const absl::StatusOr<v1::ListSessionsResponse> list = sessions.ListSessions();
+  // Counts cover every owner's sessions: they describe the server. A store
+  // that cannot be read counts as empty until it can.
+  const absl::StatusOr<v1::ListSessionsResponse> list =
+      sessions.ListSessions(Principal::Anonymous());
   if (!list.ok()) return counts;
   for (const v1::Session& session : list->sessions()) {
     counts.sessions += 1;
@@ -208,33 +211,51 @@ SessionCounts CountSessions(SessionManager& sessions) {
 
 ActlabService::ActlabService(const Evaluator* evaluator,
                              SessionManager* sessions, const ServerStats* stats,
+                             const Authenticator* authenticator,
                              int64_t max_stream_elements)
     : evaluator_(evaluator),
       sessions_(sessions),
       stats_(stats),
+      authenticator_(authenticator),
       max_stream_elements_(max_stream_elements) {}
 
+absl::StatusOr<Principal> ActlabService::Authenticate(
+    const grpc::ServerContext& context) const {
+  std::vector<absl::string_view> values;
+  auto [begin, end] = context.client_metadata().equal_range("authorization");
+  for (auto it = begin; it != end; ++it) {
+    values.emplace_back(it->second.data(), it->second.size());
+  }
+  return authenticator_->Authenticate(values);
+}
+
 grpc::Status ActlabService::ListActivations(
-    grpc::ServerContext*, const v1::ListActivationsRequest*,
+    grpc::ServerContext* context, const v1::ListActivationsRequest*,
     v1::ListActivationsResponse* response) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
   evaluator_->ListActivations(response);
   return grpc::Status::OK;
 }
 
-grpc::Status ActlabService::Evaluate(grpc::ServerContext*,
+grpc::Status ActlabService::Evaluate(grpc::ServerContext* context,
                                      const v1::EvaluateRequest* request,
                                      v1::EvaluateResponse* response) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
   const absl::Time start = absl::Now();
   absl::Status status =
-      evaluator_->Evaluate(ConsumableRequest(request), response);
+      evaluator_->Evaluate(*caller, ConsumableRequest(request), response);
   if (!status.ok()) return Fail(status, response);
   response->set_handling_ns(NanosSince(start));
   return grpc::Status::OK;
 }
 
-grpc::Status ActlabService::Echo(grpc::ServerContext*,
+grpc::Status ActlabService::Echo(grpc::ServerContext* context,
                                  const v1::EvaluateRequest* request,
                                  v1::EvaluateResponse* response) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
   const absl::Time start = absl::Now();
   response->mutable_output()->Swap(ConsumableRequest(request)->mutable_input());
   response->set_handling_ns(NanosSince(start));
@@ -242,42 +263,55 @@ grpc::Status ActlabService::Echo(grpc::ServerContext*,
 }
 
 grpc::Status ActlabService::CreateSession(
-    grpc::ServerContext*, const v1::CreateSessionRequest* request,
+    grpc::ServerContext* context, const v1::CreateSessionRequest* request,
     v1::CreateSessionResponse* response) {
-  return Reply(sessions_->CreateSession(*request), response->mutable_session(),
-               response);
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->CreateSession(*caller, *request),
+               response->mutable_session(), response);
 }
 
-grpc::Status ActlabService::GetSession(grpc::ServerContext*,
+grpc::Status ActlabService::GetSession(grpc::ServerContext* context,
                                        const v1::GetSessionRequest* request,
                                        v1::GetSessionResponse* response) {
-  return Reply(sessions_->GetSession(request->session_id()), response,
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->GetSession(*caller, request->session_id()), response,
                response);
 }
 
-grpc::Status ActlabService::ListSessions(grpc::ServerContext*,
+grpc::Status ActlabService::ListSessions(grpc::ServerContext* context,
                                          const v1::ListSessionsRequest*,
                                          v1::ListSessionsResponse* response) {
-  return Reply(sessions_->ListSessions(), response, response);
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->ListSessions(*caller), response, response);
 }
 
 grpc::Status ActlabService::DeleteSession(
-    grpc::ServerContext*, const v1::DeleteSessionRequest* request,
+    grpc::ServerContext* context, const v1::DeleteSessionRequest* request,
     v1::DeleteSessionResponse* response) {
-  absl::Status status = sessions_->DeleteSession(request->session_id());
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  absl::Status status =
+      sessions_->DeleteSession(*caller, request->session_id());
   return status.ok() ? grpc::Status::OK : Fail(status, response);
 }
 
-grpc::Status ActlabService::AddUnit(grpc::ServerContext*,
+grpc::Status ActlabService::AddUnit(grpc::ServerContext* context,
                                     const v1::AddUnitRequest* request,
                                     v1::AddUnitResponse* response) {
-  return Reply(sessions_->AddUnit(*request), response->mutable_unit(),
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->AddUnit(*caller, *request), response->mutable_unit(),
                response);
 }
 
-grpc::Status ActlabService::Observe(grpc::ServerContext*,
+grpc::Status ActlabService::Observe(grpc::ServerContext* context,
                                     const v1::ObserveRequest* request,
                                     v1::ObserveResponse* response) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
   const absl::Time start = absl::Now();
   if (!request->has_input()) {
     return Fail(absl::InvalidArgumentError("input: must be set"), response);
@@ -286,9 +320,9 @@ grpc::Status ActlabService::Observe(grpc::ServerContext*,
   if (!input.ok()) return Fail(input.status(), response);
   float* output = PrepareTensor(input->shape, response->mutable_output());
   int64_t kernel_ns = 0;
-  grpc::Status status =
-      Reply(sessions_->Observe(request->unit(), *input, output, &kernel_ns),
-            response->mutable_stats(), response);
+  grpc::Status status = Reply(
+      sessions_->Observe(*caller, request->unit(), *input, output, &kernel_ns),
+      response->mutable_stats(), response);
   if (!status.ok()) return status;
   response->set_kernel_ns(kernel_ns);
   response->set_handling_ns(NanosSince(start));
@@ -296,43 +330,55 @@ grpc::Status ActlabService::Observe(grpc::ServerContext*,
 }
 
 grpc::Status ActlabService::FitBoundaries(
-    grpc::ServerContext*, const v1::FitBoundariesRequest* request,
+    grpc::ServerContext* context, const v1::FitBoundariesRequest* request,
     v1::FitBoundariesResponse* response) {
-  return Reply(sessions_->FitBoundaries(*request), response, response);
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->FitBoundaries(*caller, *request), response, response);
 }
 
-grpc::Status ActlabService::GetUnit(grpc::ServerContext*,
+grpc::Status ActlabService::GetUnit(grpc::ServerContext* context,
                                     const v1::GetUnitRequest* request,
                                     v1::GetUnitResponse* response) {
-  return Reply(sessions_->GetUnit(request->unit()), response->mutable_unit(),
-               response);
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->GetUnit(*caller, request->unit()),
+               response->mutable_unit(), response);
 }
 
-grpc::Status ActlabService::SampleCurve(grpc::ServerContext*,
+grpc::Status ActlabService::SampleCurve(grpc::ServerContext* context,
                                         const v1::SampleCurveRequest* request,
                                         v1::SampleCurveResponse* response) {
-  return Reply(sessions_->SampleCurve(*request), response, response);
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->SampleCurve(*caller, *request), response, response);
 }
 
-grpc::Status ActlabService::ExportUnit(grpc::ServerContext*,
+grpc::Status ActlabService::ExportUnit(grpc::ServerContext* context,
                                        const v1::ExportUnitRequest* request,
                                        v1::ExportUnitResponse* response) {
-  return Reply(sessions_->ExportUnit(request->unit()),
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->ExportUnit(*caller, request->unit()),
                response->mutable_export_(), response);
 }
 
-grpc::Status ActlabService::ImportUnit(grpc::ServerContext*,
+grpc::Status ActlabService::ImportUnit(grpc::ServerContext* context,
                                        const v1::ImportUnitRequest* request,
                                        v1::ImportUnitResponse* response) {
-  return Reply(sessions_->ImportUnit(*request), response->mutable_unit(),
-               response);
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->ImportUnit(*caller, *request),
+               response->mutable_unit(), response);
 }
 
-grpc::Status ActlabService::TrainStep(grpc::ServerContext*,
+grpc::Status ActlabService::TrainStep(grpc::ServerContext* context,
                                       const v1::TrainStepRequest* request,
                                       v1::TrainStepResponse* response) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
   const absl::Time start = absl::Now();
-  absl::Status status = sessions_->TrainStep(*request, response);
+  absl::Status status = sessions_->TrainStep(*caller, *request, response);
   if (!status.ok()) return Fail(status, response);
   response->set_handling_ns(NanosSince(start));
   return grpc::Status::OK;
@@ -341,8 +387,10 @@ grpc::Status ActlabService::TrainStep(grpc::ServerContext*,
 grpc::Status ActlabService::Fit(grpc::ServerContext* context,
                                 const v1::FitRequest* request,
                                 grpc::ServerWriter<v1::FitResponse>* writer) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<v1::FitSummary> summary = sessions_->Fit(
-      *request, [context] { return context->IsCancelled(); },
+      *caller, *request, [context] { return context->IsCancelled(); },
       [writer](const v1::FitProgress& progress) {
         v1::FitResponse response;
         *response.mutable_progress() = progress;
@@ -355,21 +403,28 @@ grpc::Status ActlabService::Fit(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ActlabService::ListRuns(grpc::ServerContext*,
+grpc::Status ActlabService::ListRuns(grpc::ServerContext* context,
                                      const v1::ListRunsRequest* request,
                                      v1::ListRunsResponse* response) {
-  return Reply(sessions_->ListRuns(*request), response, response);
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->ListRuns(*caller, *request), response, response);
 }
 
-grpc::Status ActlabService::GetRun(grpc::ServerContext*,
+grpc::Status ActlabService::GetRun(grpc::ServerContext* context,
                                    const v1::GetRunRequest* request,
                                    v1::GetRunResponse* response) {
-  return Reply(sessions_->GetRun(*request), response->mutable_run(), response);
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
+  return Reply(sessions_->GetRun(*caller, *request), response->mutable_run(),
+               response);
 }
 
 grpc::Status ActlabService::GetServerStats(
-    grpc::ServerContext*, const v1::GetServerStatsRequest*,
+    grpc::ServerContext* context, const v1::GetServerStatsRequest*,
     v1::GetServerStatsResponse* response) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return Fail(caller.status(), response);
   stats_->Snapshot(response);
   response->set_version(ACTLAB_VERSION);
   const SessionCounts counts = CountSessions(*sessions_);
@@ -394,6 +449,8 @@ grpc::Status ActlabService::EvaluateStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::EvaluateStreamResponse,
                              v1::EvaluateStreamRequest>* stream) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   const absl::Time start = absl::Now();
   std::optional<EvaluatePlan> plan;
   return ServeChunks(
@@ -401,7 +458,8 @@ grpc::Status ActlabService::EvaluateStream(
       [&](const v1::EvaluateRequest& header) -> absl::StatusOr<ChunkSequence> {
         absl::Status s = CheckStreamSize(header.input());
         if (!s.ok()) return s;
-        absl::StatusOr<EvaluatePlan> planned = evaluator_->PlanStream(header);
+        absl::StatusOr<EvaluatePlan> planned =
+            evaluator_->PlanStream(*caller, header);
         if (!planned.ok()) return InField(planned.status(), "header: ");
         plan = *std::move(planned);
         return ChunkSequence(plan->elements(), plan->row_elements(),
@@ -432,6 +490,8 @@ grpc::Status ActlabService::ObserveStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ObserveStreamResponse,
                              v1::ObserveStreamRequest>* stream) {
+  absl::StatusOr<Principal> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   const absl::Time start = absl::Now();
   std::optional<StreamedBatch> batch;
   int64_t kernel_ns = 0;
@@ -447,7 +507,7 @@ grpc::Status ActlabService::ObserveStream(
             DecodeHeaderTensor(header.input(), "input");
         if (!declared.ok()) return InField(declared.status(), "header: ");
         absl::StatusOr<StreamedBatch> begun =
-            sessions_->BeginObserveStream(header.unit(), *declared);
+            sessions_->BeginObserveStream(*caller, header.unit(), *declared);
         if (!begun.ok()) return InField(begun.status(), "header: ");
         batch = *std::move(begun);
         return ChunkSequence(batch->elements(), batch->row_elements(),

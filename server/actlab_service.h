@@ -1,8 +1,11 @@
 // Copyright actlab authors.
 //
-// The gRPC face of actlab.v1.Actlab: each method delegates to the Evaluator
-// or the SessionManager, which validate everything, and maps their
-// absl::Status to a gRPC status. A failed call returns an empty reply.
+// The gRPC face of actlab.v1.Actlab: each method first authenticates the
+// call (Authenticate), then delegates to the Evaluator or the
+// SessionManager, which validate everything and check the caller may use
+// the sessions it names, and maps their absl::Status to a gRPC status. A
+// failed call returns an empty reply. grpc.health.v1 and reflection are
+// other services and need no token.
 
 #ifndef ACTLAB_SERVER_ACTLAB_SERVICE_H_
 #define ACTLAB_SERVER_ACTLAB_SERVICE_H_
@@ -10,6 +13,7 @@
 #include <cstdint>
 
 #include "actlab/v1/actlab.grpc.pb.h"
+#include "server/auth/authenticator.h"
 #include "server/evaluator.h"
 #include "server/observability/server_stats.h"
 #include "server/session/session_manager.h"
@@ -41,7 +45,7 @@ class ActlabService final : public v1::Actlab::Service {
   // All must outlive the service. `max_stream_elements` caps the declared
   // elements of a streamed tensor.
   ActlabService(const Evaluator* evaluator, SessionManager* sessions,
-                const ServerStats* stats,
+                const ServerStats* stats, const Authenticator* authenticator,
                 int64_t max_stream_elements = kDefaultMaxStreamElements);
 
   grpc::Status ListActivations(grpc::ServerContext* context,
@@ -116,6 +120,11 @@ class ActlabService final : public v1::Actlab::Service {
                                v1::ObserveStreamRequest>* stream) override;
 
  private:
+  // Who makes the call, from its authorization metadata; Unauthenticated
+  // when authentication is on and the call has no valid bearer token.
+  absl::StatusOr<Principal> Authenticate(
+      const grpc::ServerContext& context) const;
+
   // ResourceExhausted when a header's `input` declares more than
   // max_stream_elements_ elements.
   absl::Status CheckStreamSize(const v1::Tensor& input) const;
@@ -123,6 +132,7 @@ class ActlabService final : public v1::Actlab::Service {
   const Evaluator* evaluator_;
   SessionManager* sessions_;
   const ServerStats* stats_;
+  const Authenticator* authenticator_;
   int64_t max_stream_elements_;
 };
 
