@@ -58,6 +58,8 @@ class ServerProcess {
   absl::StatusOr<int> Stop();
   // SIGKILL without warning, as a crash would; reaps the process.
   void Kill();
+  // Sends `signal` (e.g. SIGHUP) to the running server and returns at once.
+  void Signal(int signal);
 
   bool running() const { return pid_ > 0; }
   // "127.0.0.1:PORT" of the running server.
