@@ -4,7 +4,7 @@
 // --auth_tokens: calls without a valid bearer token are refused, health
 // stays open, a session is invisible to every principal but its owner and
 // admins, SIGHUP reloads the tokens (a bad file keeps the old ones), and
-// the CLI and the Python client send the token.
+// the CLI (also over TLS) and the Python client send the token.
 
 #include <signal.h>
 
@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/cli_support.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/tls_support.h"
 
 namespace actlab {
 namespace {
@@ -108,6 +109,19 @@ class AuthE2eTest : public ::testing::Test {
         stub_->CreateSession(Context(Bearer(token)).get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response.session().id();
+  }
+
+  // The CLI against `address` with $ACTLAB_TOKEN set to `env_token` (empty:
+  // no token), whatever the test's own environment holds.
+  static ProcessResult CliWithEnv(const std::string& address,
+                                  const std::string& env_token,
+                                  std::vector<std::string> args) {
+    std::vector<std::string> argv = {"ACTLAB_TOKEN=" + env_token,
+                                     ACTLAB_CLI_BINARY};
+    for (std::string& arg : CliArgs(address, std::move(args))) {
+      argv.push_back(std::move(arg));
+    }
+    return RunProcess("/usr/bin/env", argv);
   }
 
   // Polls `done` until it holds, for at most 20 s.
@@ -290,14 +304,8 @@ TEST_F(AuthE2eTest, ABadTokensFileStopsTheServerAtStart) {
 }
 
 TEST_F(AuthE2eTest, TheCliSendsTheTokenFromItsEnvironmentOrFlag) {
-  const std::string env_cli = "/usr/bin/env";
   auto cli = [&](const std::string& env_token, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"ACTLAB_TOKEN=" + env_token,
-                                     ACTLAB_CLI_BINARY};
-    for (std::string& arg : CliArgs(server_->address(), std::move(args))) {
-      argv.push_back(std::move(arg));
-    }
-    return RunProcess(env_cli, argv);
+    return CliWithEnv(server_->address(), env_token, std::move(args));
   };
   ProcessResult r = cli(kAlice, {"session", "create", "--name", "mine"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
@@ -317,6 +325,31 @@ TEST_F(AuthE2eTest, TheCliSendsTheTokenFromItsEnvironmentOrFlag) {
   r = cli("", {"session", "list"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("missing"));
+}
+
+TEST_F(AuthE2eTest, TheTokenTravelsOverTls) {
+  TempDir tls_dir;
+  Certificates certs(tls_dir);
+  ASSERT_TRUE(certs.Make());
+  TlsServer server(tls_dir, {"--tls_cert=" + certs.cert("server"),
+                             "--tls_key=" + certs.key("server"),
+                             "--auth_tokens=" + tokens_});
+  const std::string address = server.WaitForAddress();
+  ASSERT_FALSE(address.empty());
+
+  ProcessResult r = CliWithEnv(address, "", {"--tls_ca", certs.ca(), "health"});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("SERVING"));
+  r = CliWithEnv(address, "", {"--tls_ca", certs.ca(), "session", "list"});
+  EXPECT_NE(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("UNAUTHENTICATED"));
+  r = CliWithEnv(address, kAlice,
+                 {"--tls_ca", certs.ca(), "session", "create"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const std::string session(absl::StripAsciiWhitespace(r.out));
+  r = CliWithEnv(address, kAlice, {"--tls_ca", certs.ca(), "session", "list"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(session));
 }
 
 TEST_F(AuthE2eTest, ThePythonClientSendsItsToken) {
