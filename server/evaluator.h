@@ -22,6 +22,7 @@
 #include "kernels/baseline.h"
 #include "kernels/channel_layout.h"
 #include "kernels/pwlu.h"
+#include "server/auth/principal.h"
 #include "server/session/session_manager.h"
 
 namespace actlab {
