@@ -44,6 +44,9 @@ const std::vector<FlagSpec>& GlobalFlags() {
        "client certificate (PEM) for servers that "
        "verify clients; needs --tls_key"},
       {"tls_key", "FILE", "private key (PEM) of --tls_cert"},
+      {"token", "TOKEN",
+       "bearer token for servers started with --auth_tokens (default: "
+       "$ACTLAB_TOKEN, which keeps it out of the process list)"},
       {"help", "", "print usage"},
   };
   return *flags;
@@ -200,6 +203,17 @@ absl::StatusOr<ConnectionOptions> MakeConnectionOptions(
   }
   if (ca.empty() && !cert.empty()) {
     return UsageError("--tls_cert needs --tls_ca (TLS) as well");
+  }
+  const char* env_token = std::getenv("ACTLAB_TOKEN");
+  options.token =
+      pick("token").Get("token", env_token == nullptr ? "" : env_token);
+  for (char c : options.token) {
+    // What a gRPC header value may hold, and a token never has spaces.
+    if (c <= ' ' || c > '~') {
+      return UsageError(
+          "--token (or $ACTLAB_TOKEN) must be printable ASCII without "
+          "spaces");
+    }
   }
   for (auto [path, pem] : {std::pair{&ca, &options.tls_ca_pem},
                            std::pair{&cert, &options.tls_cert_pem},

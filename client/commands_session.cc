@@ -177,13 +177,14 @@ absl::Status RunList(CommandContext& ctx, const ParsedArgs&) {
       ctx.connection.actlab(), &v1::Actlab::Stub::ListSessions,
       v1::ListSessionsRequest(), &response);
   if (!status.ok()) return status;
-  Table table({"ID", "NAME", "UNITS", "UPDATED"});
+  Table table({"ID", "NAME", "UNITS", "UPDATED", "OWNER"});
   for (const v1::Session& session : response.sessions()) {
     table.AddRow({session.id(), session.display_name(),
                   session.unit_names().empty()
                       ? "-"
                       : absl::StrJoin(session.unit_names(), ","),
-                  FormatTime(session.update_time())});
+                  FormatTime(session.update_time()),
+                  session.owner().empty() ? "-" : session.owner()});
   }
   table.Print(ctx.out);
   return absl::OkStatus();
@@ -557,7 +558,13 @@ std::vector<Command> SessionCommands() {
        0,
        0,
        RunCreate},
-      {"session list", "", "List sessions.", {}, 0, 0, RunList},
+      {"session list",
+       "",
+       "List sessions: with server auth, your own (admins: all).",
+       {},
+       0,
+       0,
+       RunList},
       session_show,
       {"session delete",
        "SESSION",

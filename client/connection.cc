@@ -2,9 +2,50 @@
 
 #include "client/connection.h"
 
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "grpcpp/support/client_interceptor.h"
 
 namespace actlab {
+namespace {
+
+namespace exp = grpc::experimental;
+
+// Adds the authorization header to every call on the channel, streaming
+// ones included, so no call site can forget it.
+class BearerInterceptor final : public exp::Interceptor {
+ public:
+  explicit BearerInterceptor(std::string header) : header_(std::move(header)) {}
+
+  void Intercept(exp::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            exp::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({"authorization", header_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string header_;
+};
+
+class BearerInterceptorFactory final
+    : public exp::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerInterceptorFactory(const std::string& token)
+      : header_(absl::StrCat("Bearer ", token)) {}
+
+  exp::Interceptor* CreateClientInterceptor(exp::ClientRpcInfo*) override {
+    return new BearerInterceptor(header_);
+  }
+
+ private:
+  const std::string header_;
+};
+
+}  // namespace
 
 Connection::Connection(const ConnectionOptions& options)
     : server_(options.server),
@@ -23,7 +64,14 @@ Connection::Connection(const ConnectionOptions& options)
     ssl.pem_private_key = options.tls_key_pem;
     credentials = grpc::SslCredentials(ssl);
   }
-  channel_ = grpc::CreateCustomChannel(server_, credentials, arguments);
+  std::vector<std::unique_ptr<exp::ClientInterceptorFactoryInterface>>
+      interceptors;
+  if (!options.token.empty()) {
+    interceptors.push_back(
+        std::make_unique<BearerInterceptorFactory>(options.token));
+  }
+  channel_ = exp::CreateCustomChannelWithInterceptors(
+      server_, credentials, arguments, std::move(interceptors));
   actlab_ = v1::Actlab::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
 }

@@ -1,7 +1,8 @@
 // Copyright actlab authors.
 //
 // The CLI's channel to an actlab server and the one way it makes calls:
-// every call carries the --timeout deadline, and a gRPC status becomes an
+// every call carries the --timeout deadline and, given a token, an
+// "authorization: Bearer <token>" header, and a gRPC status becomes an
 // absl::Status with the same code, so errors print as
 // "<CODE_NAME>: <message>".
 
@@ -33,6 +34,9 @@ struct ConnectionOptions {
   std::string tls_ca_pem;
   std::string tls_cert_pem;
   std::string tls_key_pem;
+  // Bearer token sent with every call (servers with --auth_tokens); empty
+  // sends none.
+  std::string token;
 };
 
 class Connection {

@@ -11,7 +11,7 @@ set -euo pipefail
 RUNTIME_PACKAGES=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623
   libdnnl2 libgomp1 libsqlite3-0 libprometheus-cpp-pull1.0
-  libprometheus-cpp-core1.0 libpq5 ca-certificates
+  libprometheus-cpp-core1.0 libpq5 libssl3 ca-certificates
 )
 
 # Compilers, headers and test tools (the -dev packages pull in the above).
@@ -21,7 +21,7 @@ BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
-  prometheus-cpp-dev libpq-dev
+  prometheus-cpp-dev libpq-dev libssl-dev
   python3-numpy python3-grpcio python3-protobuf python3-yaml
   postgresql openssl
 )

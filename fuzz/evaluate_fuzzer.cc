@@ -66,7 +66,7 @@ Fixture* MakeFixture() {
   channel->set_channels(4);
   channel->set_intervals(8);
   absl::StatusOr<actlab::v1::Session> session =
-      fixture->sessions->CreateSession(request);
+      fixture->sessions->CreateSession(actlab::Principal::Anonymous(), request);
   if (!session.ok()) Die(session.status());
   fixture->session_id = session->id();
   fixture->evaluator = std::make_unique<actlab::Evaluator>(
@@ -85,6 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     request.mutable_unit()->set_session_id(fixture->session_id);
   }
   actlab::v1::EvaluateResponse response;
-  (void)fixture->evaluator->Evaluate(&request, &response);
+  (void)fixture->evaluator->Evaluate(actlab::Principal::Anonymous(), &request,
+                                     &response);
   return 0;
 }

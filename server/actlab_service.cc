@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -197,8 +198,10 @@ grpc::Status ServeChunks(grpc::ServerContext* context,
 
 SessionCounts CountSessions(SessionManager& sessions) {
   SessionCounts counts;
-  // A store that cannot be read counts as empty until it can.
-  const absl::StatusOr<v1::ListSessionsResponse> list = sessions.ListSessions();
+  // Counts cover every owner's sessions: they describe the server. A store
+  // that cannot be read counts as empty until it can.
+  const absl::StatusOr<v1::ListSessionsResponse> list =
+      sessions.ListSessions(Principal::Anonymous());
   if (!list.ok()) return counts;
   for (const v1::Session& session : list->sessions()) {
     counts.sessions += 1;
@@ -209,23 +212,34 @@ SessionCounts CountSessions(SessionManager& sessions) {
 
 ActlabService::ActlabService(const Evaluator* evaluator,
                              SessionManager* sessions, const ServerStats* stats,
+                             const Authenticator* authenticator,
                              CallLimiter* calls, int64_t max_stream_elements)
     : evaluator_(evaluator),
       sessions_(sessions),
       stats_(stats),
+      authenticator_(authenticator),
       calls_(calls),
       max_stream_elements_(max_stream_elements) {}
 
-absl::StatusOr<CallLimiter::Ticket> ActlabService::Admit(
-    grpc::ServerContext* /*context*/) {
-  return calls_->Admit();
+absl::StatusOr<ActlabService::Admission> ActlabService::Admit(
+    const grpc::ServerContext& context) {
+  std::vector<absl::string_view> values;
+  auto [begin, end] = context.client_metadata().equal_range("authorization");
+  for (auto it = begin; it != end; ++it) {
+    values.emplace_back(it->second.data(), it->second.size());
+  }
+  absl::StatusOr<Principal> caller = authenticator_->Authenticate(values);
+  if (!caller.ok()) return caller.status();
+  absl::StatusOr<CallLimiter::Ticket> ticket = calls_->Admit();
+  if (!ticket.ok()) return ticket.status();
+  return Admission{*std::move(caller), *std::move(ticket)};
 }
 
 grpc::Status ActlabService::ListActivations(
     grpc::ServerContext* context, const v1::ListActivationsRequest*,
     v1::ListActivationsResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
   evaluator_->ListActivations(response);
   return grpc::Status::OK;
 }
@@ -233,11 +247,11 @@ grpc::Status ActlabService::ListActivations(
 grpc::Status ActlabService::Evaluate(grpc::ServerContext* context,
                                      const v1::EvaluateRequest* request,
                                      v1::EvaluateResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
   const absl::Time start = absl::Now();
-  absl::Status status =
-      evaluator_->Evaluate(ConsumableRequest(request), response);
+  absl::Status status = evaluator_->Evaluate(
+      admitted->caller, ConsumableRequest(request), response);
   if (!status.ok()) return Fail(status, response);
   response->set_handling_ns(NanosSince(start));
   return grpc::Status::OK;
@@ -246,8 +260,8 @@ grpc::Status ActlabService::Evaluate(grpc::ServerContext* context,
 grpc::Status ActlabService::Echo(grpc::ServerContext* context,
                                  const v1::EvaluateRequest* request,
                                  v1::EvaluateResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
   const absl::Time start = absl::Now();
   response->mutable_output()->Swap(ConsumableRequest(request)->mutable_input());
   response->set_handling_ns(NanosSince(start));
@@ -257,52 +271,53 @@ grpc::Status ActlabService::Echo(grpc::ServerContext* context,
 grpc::Status ActlabService::CreateSession(
     grpc::ServerContext* context, const v1::CreateSessionRequest* request,
     v1::CreateSessionResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->CreateSession(*request), response->mutable_session(),
-               response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->CreateSession(admitted->caller, *request),
+               response->mutable_session(), response);
 }
 
 grpc::Status ActlabService::GetSession(grpc::ServerContext* context,
                                        const v1::GetSessionRequest* request,
                                        v1::GetSessionResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->GetSession(request->session_id()), response,
-               response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->GetSession(admitted->caller, request->session_id()),
+               response, response);
 }
 
 grpc::Status ActlabService::ListSessions(grpc::ServerContext* context,
                                          const v1::ListSessionsRequest*,
                                          v1::ListSessionsResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->ListSessions(), response, response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->ListSessions(admitted->caller), response, response);
 }
 
 grpc::Status ActlabService::DeleteSession(
     grpc::ServerContext* context, const v1::DeleteSessionRequest* request,
     v1::DeleteSessionResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  absl::Status status = sessions_->DeleteSession(request->session_id());
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  absl::Status status =
+      sessions_->DeleteSession(admitted->caller, request->session_id());
   return status.ok() ? grpc::Status::OK : Fail(status, response);
 }
 
 grpc::Status ActlabService::AddUnit(grpc::ServerContext* context,
                                     const v1::AddUnitRequest* request,
                                     v1::AddUnitResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->AddUnit(*request), response->mutable_unit(),
-               response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->AddUnit(admitted->caller, *request),
+               response->mutable_unit(), response);
 }
 
 grpc::Status ActlabService::Observe(grpc::ServerContext* context,
                                     const v1::ObserveRequest* request,
                                     v1::ObserveResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
   const absl::Time start = absl::Now();
   if (!request->has_input()) {
     return Fail(absl::InvalidArgumentError("input: must be set"), response);
@@ -312,7 +327,8 @@ grpc::Status ActlabService::Observe(grpc::ServerContext* context,
   float* output = PrepareTensor(input->shape, response->mutable_output());
   int64_t kernel_ns = 0;
   grpc::Status status =
-      Reply(sessions_->Observe(request->unit(), *input, output, &kernel_ns),
+      Reply(sessions_->Observe(admitted->caller, request->unit(), *input,
+                               output, &kernel_ns),
             response->mutable_stats(), response);
   if (!status.ok()) return status;
   response->set_kernel_ns(kernel_ns);
@@ -323,53 +339,56 @@ grpc::Status ActlabService::Observe(grpc::ServerContext* context,
 grpc::Status ActlabService::FitBoundaries(
     grpc::ServerContext* context, const v1::FitBoundariesRequest* request,
     v1::FitBoundariesResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->FitBoundaries(*request), response, response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->FitBoundaries(admitted->caller, *request), response,
+               response);
 }
 
 grpc::Status ActlabService::GetUnit(grpc::ServerContext* context,
                                     const v1::GetUnitRequest* request,
                                     v1::GetUnitResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->GetUnit(request->unit()), response->mutable_unit(),
-               response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->GetUnit(admitted->caller, request->unit()),
+               response->mutable_unit(), response);
 }
 
 grpc::Status ActlabService::SampleCurve(grpc::ServerContext* context,
                                         const v1::SampleCurveRequest* request,
                                         v1::SampleCurveResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->SampleCurve(*request), response, response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->SampleCurve(admitted->caller, *request), response,
+               response);
 }
 
 grpc::Status ActlabService::ExportUnit(grpc::ServerContext* context,
                                        const v1::ExportUnitRequest* request,
                                        v1::ExportUnitResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->ExportUnit(request->unit()),
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->ExportUnit(admitted->caller, request->unit()),
                response->mutable_export_(), response);
 }
 
 grpc::Status ActlabService::ImportUnit(grpc::ServerContext* context,
                                        const v1::ImportUnitRequest* request,
                                        v1::ImportUnitResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->ImportUnit(*request), response->mutable_unit(),
-               response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->ImportUnit(admitted->caller, *request),
+               response->mutable_unit(), response);
 }
 
 grpc::Status ActlabService::TrainStep(grpc::ServerContext* context,
                                       const v1::TrainStepRequest* request,
                                       v1::TrainStepResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
   const absl::Time start = absl::Now();
-  absl::Status status = sessions_->TrainStep(*request, response);
+  absl::Status status =
+      sessions_->TrainStep(admitted->caller, *request, response);
   if (!status.ok()) return Fail(status, response);
   response->set_handling_ns(NanosSince(start));
   return grpc::Status::OK;
@@ -378,10 +397,10 @@ grpc::Status ActlabService::TrainStep(grpc::ServerContext* context,
 grpc::Status ActlabService::Fit(grpc::ServerContext* context,
                                 const v1::FitRequest* request,
                                 grpc::ServerWriter<v1::FitResponse>* writer) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  absl::StatusOr<Admission> admitted = Admit(*context);
   if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   absl::StatusOr<v1::FitSummary> summary = sessions_->Fit(
-      *request, [context] { return context->IsCancelled(); },
+      admitted->caller, *request, [context] { return context->IsCancelled(); },
       [writer](const v1::FitProgress& progress) {
         v1::FitResponse response;
         *response.mutable_progress() = progress;
@@ -397,24 +416,26 @@ grpc::Status ActlabService::Fit(grpc::ServerContext* context,
 grpc::Status ActlabService::ListRuns(grpc::ServerContext* context,
                                      const v1::ListRunsRequest* request,
                                      v1::ListRunsResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->ListRuns(*request), response, response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->ListRuns(admitted->caller, *request), response,
+               response);
 }
 
 grpc::Status ActlabService::GetRun(grpc::ServerContext* context,
                                    const v1::GetRunRequest* request,
                                    v1::GetRunResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
-  return Reply(sessions_->GetRun(*request), response->mutable_run(), response);
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
+  return Reply(sessions_->GetRun(admitted->caller, *request),
+               response->mutable_run(), response);
 }
 
 grpc::Status ActlabService::GetServerStats(
     grpc::ServerContext* context, const v1::GetServerStatsRequest*,
     v1::GetServerStatsResponse* response) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
-  if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+  absl::StatusOr<Admission> admitted = Admit(*context);
+  if (!admitted.ok()) return Fail(admitted.status(), response);
   stats_->Snapshot(response);
   response->set_version(ACTLAB_VERSION);
   const SessionCounts counts = CountSessions(*sessions_);
@@ -440,7 +461,7 @@ grpc::Status ActlabService::EvaluateStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::EvaluateStreamResponse,
                              v1::EvaluateStreamRequest>* stream) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  absl::StatusOr<Admission> admitted = Admit(*context);
   if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   const absl::Time start = absl::Now();
   std::optional<EvaluatePlan> plan;
@@ -449,7 +470,8 @@ grpc::Status ActlabService::EvaluateStream(
       [&](const v1::EvaluateRequest& header) -> absl::StatusOr<ChunkSequence> {
         absl::Status s = CheckStreamSize(header.input());
         if (!s.ok()) return s;
-        absl::StatusOr<EvaluatePlan> planned = evaluator_->PlanStream(header);
+        absl::StatusOr<EvaluatePlan> planned =
+            evaluator_->PlanStream(admitted->caller, header);
         if (!planned.ok()) return InField(planned.status(), "header: ");
         plan = *std::move(planned);
         return ChunkSequence(plan->elements(), plan->row_elements(),
@@ -480,7 +502,7 @@ grpc::Status ActlabService::ObserveStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ObserveStreamResponse,
                              v1::ObserveStreamRequest>* stream) {
-  absl::StatusOr<CallLimiter::Ticket> admitted = Admit(context);
+  absl::StatusOr<Admission> admitted = Admit(*context);
   if (!admitted.ok()) return ToGrpcStatus(admitted.status());
   const absl::Time start = absl::Now();
   std::optional<StreamedBatch> batch;
@@ -496,8 +518,8 @@ grpc::Status ActlabService::ObserveStream(
         absl::StatusOr<TensorView> declared =
             DecodeHeaderTensor(header.input(), "input");
         if (!declared.ok()) return InField(declared.status(), "header: ");
-        absl::StatusOr<StreamedBatch> begun =
-            sessions_->BeginObserveStream(header.unit(), *declared);
+        absl::StatusOr<StreamedBatch> begun = sessions_->BeginObserveStream(
+            admitted->caller, header.unit(), *declared);
         if (!begun.ok()) return InField(begun.status(), "header: ");
         batch = *std::move(begun);
         return ChunkSequence(batch->elements(), batch->row_elements(),

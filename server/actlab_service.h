@@ -1,8 +1,11 @@
 // Copyright actlab authors.
 //
-// The gRPC face of actlab.v1.Actlab: each method delegates to the Evaluator
-// or the SessionManager, which validate everything, and maps their
-// absl::Status to a gRPC status. A failed call returns an empty reply.
+// The gRPC face of actlab.v1.Actlab: each method first authenticates the
+// call (Authenticate), then delegates to the Evaluator or the
+// SessionManager, which validate everything and check the caller may use
+// the sessions it names, and maps their absl::Status to a gRPC status. A
+// failed call returns an empty reply. grpc.health.v1 and reflection are
+// other services and need no token.
 
 #ifndef ACTLAB_SERVER_ACTLAB_SERVICE_H_
 #define ACTLAB_SERVER_ACTLAB_SERVICE_H_
@@ -11,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "actlab/v1/actlab.grpc.pb.h"
+#include "server/auth/authenticator.h"
 #include "server/call_limiter.h"
 #include "server/evaluator.h"
 #include "server/observability/server_stats.h"
@@ -45,7 +49,8 @@ class ActlabService final : public v1::Actlab::Service {
   // with its ResourceExhausted); health checks are another service.
   // `max_stream_elements` caps the declared elements of a streamed tensor.
   ActlabService(const Evaluator* evaluator, SessionManager* sessions,
-                const ServerStats* stats, CallLimiter* calls,
+                const ServerStats* stats, const Authenticator* authenticator,
+                CallLimiter* calls,
                 int64_t max_stream_elements = kDefaultMaxStreamElements);
 
   grpc::Status ListActivations(grpc::ServerContext* context,
@@ -120,9 +125,17 @@ class ActlabService final : public v1::Actlab::Service {
                                v1::ObserveStreamRequest>* stream) override;
 
  private:
-  // The admission step at the top of every method: the call's ticket, or
-  // the status to end the call with.
-  absl::StatusOr<CallLimiter::Ticket> Admit(grpc::ServerContext* context);
+  // The first step of every method: who calls (Unauthenticated when
+  // authentication is on and the call has no valid bearer token), then a
+  // place among the calls in flight (ResourceExhausted when they are at the
+  // limit), held while the Admission lives. Authentication comes first so
+  // that calls without a valid token cannot crowd out the others.
+  struct Admission {
+    Principal caller;
+    CallLimiter::Ticket ticket;
+  };
+  absl::StatusOr<Admission> Admit(const grpc::ServerContext& context);
+
   // ResourceExhausted when a header's `input` declares more than
   // max_stream_elements_ elements.
   absl::Status CheckStreamSize(const v1::Tensor& input) const;
@@ -130,6 +143,7 @@ class ActlabService final : public v1::Actlab::Service {
   const Evaluator* evaluator_;
   SessionManager* sessions_;
   const ServerStats* stats_;
+  const Authenticator* authenticator_;
   CallLimiter* calls_;
   int64_t max_stream_elements_;
 };

@@ -99,9 +99,11 @@ void Evaluator::ListActivations(v1::ListActivationsResponse* response) const {
       "travel in EvaluateRequest.pwlu or come from a session unit.");
 }
 
-absl::Status Evaluator::Evaluate(v1::EvaluateRequest* request,
+absl::Status Evaluator::Evaluate(const Principal& caller,
+                                 v1::EvaluateRequest* request,
                                  v1::EvaluateResponse* response) const {
-  absl::StatusOr<EvaluatePlan> plan = Plan(*request, /*streamed=*/false);
+  absl::StatusOr<EvaluatePlan> plan =
+      Plan(caller, *request, /*streamed=*/false);
   if (!plan.ok()) return plan.status();
   // Computes in the request's own payload buffers and moves them into the
   // reply, so a call allocates and copies no tensor.
@@ -122,11 +124,12 @@ absl::Status Evaluator::Evaluate(v1::EvaluateRequest* request,
 }
 
 absl::StatusOr<EvaluatePlan> Evaluator::PlanStream(
-    const v1::EvaluateRequest& header) const {
-  return Plan(header, /*streamed=*/true);
+    const Principal& caller, const v1::EvaluateRequest& header) const {
+  return Plan(caller, header, /*streamed=*/true);
 }
 
-absl::StatusOr<EvaluatePlan> Evaluator::Plan(const v1::EvaluateRequest& request,
+absl::StatusOr<EvaluatePlan> Evaluator::Plan(const Principal& caller,
+                                             const v1::EvaluateRequest& request,
                                              bool streamed) const {
   if (request.activation().empty()) {
     return absl::InvalidArgumentError(
@@ -169,7 +172,7 @@ absl::StatusOr<EvaluatePlan> Evaluator::Plan(const v1::EvaluateRequest& request,
 
   absl::Status status;
   if (request.activation() == kPwluName) {
-    status = PlanPwlu(request, decode_operands, &plan);
+    status = PlanPwlu(caller, request, decode_operands, &plan);
   } else if (request.pwlu_source_case() !=
              v1::EvaluateRequest::PWLU_SOURCE_NOT_SET) {
     status = absl::InvalidArgumentError(absl::StrCat(
@@ -194,7 +197,8 @@ absl::StatusOr<EvaluatePlan> Evaluator::Plan(const v1::EvaluateRequest& request,
   return plan;
 }
 
-absl::Status Evaluator::PlanPwlu(const v1::EvaluateRequest& request,
+absl::Status Evaluator::PlanPwlu(const Principal& caller,
+                                 const v1::EvaluateRequest& request,
                                  OperandDecoder decode_operands,
                                  EvaluatePlan* plan) const {
   if (!request.params().empty()) {
@@ -214,7 +218,7 @@ absl::Status Evaluator::PlanPwlu(const v1::EvaluateRequest& request,
       break;
     }
     case v1::EvaluateRequest::kUnit: {
-      auto found = sessions_->GetUnitParameters(request.unit());
+      auto found = sessions_->GetUnitParameters(caller, request.unit());
       if (!found.ok()) return found.status();
       unit = *std::move(found);
       break;

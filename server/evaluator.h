@@ -22,6 +22,7 @@
 #include "kernels/baseline.h"
 #include "kernels/channel_layout.h"
 #include "kernels/pwlu.h"
+#include "server/auth/principal.h"
 #include "server/session/session_manager.h"
 
 namespace actlab {
@@ -104,7 +105,8 @@ class Evaluator {
   // an unknown session unit. Fills kernel_ns; handling_ns is the caller's.
   // Consumes the request: the results are computed in its payload buffers,
   // which move into the reply, so no tensor is allocated or copied.
-  absl::Status Evaluate(v1::EvaluateRequest* request,
+  // `caller` must be allowed to use a session unit the request names.
+  absl::Status Evaluate(const Principal& caller, v1::EvaluateRequest* request,
                         v1::EvaluateResponse* response) const;
 
   // Validates an EvaluateStream header as Evaluate validates a request,
@@ -112,15 +114,17 @@ class Evaluator {
   // their size is the caller's to bound. A session unit's parameters are
   // read once, here, and serve the whole stream.
   absl::StatusOr<EvaluatePlan> PlanStream(
-      const v1::EvaluateRequest& header) const;
+      const Principal& caller, const v1::EvaluateRequest& header) const;
 
  private:
   // `streamed`: the request is a stream header (see PlanStream).
-  absl::StatusOr<EvaluatePlan> Plan(const v1::EvaluateRequest& request,
+  absl::StatusOr<EvaluatePlan> Plan(const Principal& caller,
+                                    const v1::EvaluateRequest& request,
                                     bool streamed) const;
   // Decodes the request's input and grad_output into the plan.
   using OperandDecoder = absl::FunctionRef<absl::Status()>;
-  absl::Status PlanPwlu(const v1::EvaluateRequest& request,
+  absl::Status PlanPwlu(const Principal& caller,
+                        const v1::EvaluateRequest& request,
                         OperandDecoder decode_operands,
                         EvaluatePlan* plan) const;
   absl::Status PlanPrelu(const v1::EvaluateRequest& request,

@@ -3,7 +3,8 @@
 // actlab-server: serves actlab.v1.Actlab, grpc.health.v1 and reflection.
 // SIGTERM or SIGINT flips health to NOT_SERVING, keeps serving for
 // --drain_delay_seconds so probes see it, then stops taking calls, lets
-// in-flight ones finish within --grace_seconds, and exits 0.
+// in-flight ones finish within --grace_seconds, and exits 0. SIGHUP
+// reloads --auth_tokens.
 
 #include <signal.h>
 
@@ -28,6 +29,7 @@
 #include "kernels/kernel_threads.h"
 #include "kernels/pwlu.h"
 #include "server/actlab_service.h"
+#include "server/auth/authenticator.h"
 #include "server/call_limiter.h"
 #include "server/evaluator.h"
 #include "server/observability/prometheus_metrics.h"
@@ -82,6 +84,12 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "Private key (PEM) of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "With TLS, require client certificates signed by this CA (PEM).");
+ABSL_FLAG(std::string, auth_tokens, "",
+          "Require a bearer token on every actlab.v1 call: a file of "
+          "'TOKEN PRINCIPAL [admin]' lines ('#' comments), reloaded on "
+          "SIGHUP. Each session belongs to the principal that created it; "
+          "admins see all. Empty: no authentication, every caller sees "
+          "every session. Health and reflection never need a token.");
 ABSL_FLAG(int, threads, 0,
           "Threads one kernel call may use for large tensors (64K elements "
           "and up; smaller ones use the calling thread); 0 means OpenMP's "
@@ -166,6 +174,24 @@ MakeServerCredentials() {
   return grpc::SslServerCredentials(options);
 }
 
+// A file that does not parse leaves the tokens in force; the log names its
+// line, never a token.
+void ReloadTokens(Authenticator& authenticator) {
+  if (!authenticator.enabled()) {
+    Log("received SIGHUP; auth is off, nothing to reload");
+    return;
+  }
+  absl::StatusOr<size_t> reloaded = authenticator.Reload();
+  if (reloaded.ok()) {
+    Log(absl::StrCat("auth: reloaded ", *reloaded, " tokens from ",
+                     authenticator.path()));
+  } else {
+    Log(absl::StrCat("auth: reload failed, keeping the ",
+                     authenticator.tokens(),
+                     " tokens in force: ", reloaded.status().message()));
+  }
+}
+
 int Run() {
   const int max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   if (max_message_mb < 1 || max_message_mb > 2047) {
@@ -197,7 +223,25 @@ int Run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<Authenticator> authenticator;
+  if (const std::string tokens = absl::GetFlag(FLAGS_auth_tokens);
+      tokens.empty()) {
+    authenticator = std::make_unique<Authenticator>();
+    Log("auth: off");
+  } else {
+    absl::StatusOr<std::unique_ptr<Authenticator>> loaded =
+        Authenticator::Load(tokens);
+    if (!loaded.ok()) {
+      Log(absl::StrCat("--auth_tokens: ", loaded.status().message()));
+      return 2;
+    }
+    authenticator = *std::move(loaded);
+    Log(absl::StrCat("auth: ", authenticator->tokens(), " tokens from ",
+                     tokens));
+  }
 
   if (absl::GetFlag(FLAGS_threads) < 0) {
     Log("--threads must be >= 0");
@@ -251,8 +295,8 @@ int Run() {
   Evaluator evaluator(&baselines, sessions->get(), max_elements);
   ServerStats stats;
   CallLimiter calls(max_calls_in_flight);
-  ActlabService service(&evaluator, sessions->get(), &stats, &calls,
-                        max_stream_elements);
+  ActlabService service(&evaluator, sessions->get(), &stats,
+                        authenticator.get(), &calls, max_stream_elements);
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string host = listen.substr(0, listen.rfind(':'));
@@ -318,7 +362,11 @@ int Run() {
   }
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    ReloadTokens(*authenticator);
+  }
   Log(absl::StrCat("received ", strsignal(signal_number),
                    "; draining for up to ", absl::GetFlag(FLAGS_grace_seconds),
                    " s"));

@@ -10,6 +10,7 @@ phase I, and the learned parameters after the 3-sigma realignment.
 
 import argparse
 import json
+import os
 
 import numpy as np
 
@@ -22,8 +23,12 @@ TIMEOUT_SECONDS = 20
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default="127.0.0.1:50051")
+    parser.add_argument(
+        "--token", default=os.environ.get("ACTLAB_TOKEN"),
+        help="bearer token for servers with --auth_tokens "
+        "(default: $ACTLAB_TOKEN)")
     args = parser.parse_args()
-    stub = connect(args.server)
+    stub = connect(args.server, token=args.token)
 
     # 1. An activation on a NumPy array.
     x = np.linspace(-3, 3, 7, dtype=np.float32)

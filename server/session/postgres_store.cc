@@ -18,7 +18,7 @@ namespace actlab {
 namespace postgres_internal {
 namespace {
 
-constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kSchemaVersion = 2;
 // Any constant, the same in every replica: serialises schema set-up.
 constexpr char kSchemaLockKey[] = "7253001";
 // Likewise, serialises session creation so the max_sessions count holds.
@@ -53,6 +53,18 @@ CREATE UNIQUE INDEX runs_by_sequence ON runs (session_id, sequence);
 CREATE INDEX runs_running ON runs (session_id, unit) WHERE running;
 INSERT INTO actlab_schema (version) VALUES (1);
 )sql";
+
+// Version 2 records who created each session; sessions from before had no
+// owner and belong to the anonymous principal. A new database is created
+// as version 1 and migrated, so there is one way to reach the current
+// schema.
+constexpr char kMigrateV1ToV2[] = R"sql(
+ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+INSERT INTO actlab_schema (version) VALUES (2);
+)sql";
+
+constexpr char kSessionColumns[] =
+    "id, display_name, create_time_ns, update_time_ns, owner";
 
 constexpr char kUnitColumns[] = "name, position, version, state";
 constexpr char kRunColumns[] = "run_id, sequence, unit, running, record";
@@ -213,7 +225,7 @@ RunRow ReadRun(const Result& r, int row) {
 
 SessionRow ReadSession(const Result& r, int row) {
   return {r.Bytes(row, 0), r.Bytes(row, 1), absl::FromUnixNanos(r.Int(row, 2)),
-          absl::FromUnixNanos(r.Int(row, 3))};
+          absl::FromUnixNanos(r.Int(row, 3)), r.Bytes(row, 4)};
 }
 
 template <typename Row, typename Read>
@@ -363,12 +375,19 @@ absl::Status CreateOrMigrateSchema(Connection& c) {
                      " is newer than this server's ", kSchemaVersion,
                      "; run a newer server"));
   }
-  if (version == 0) {
-    // Several statements: the simple-query protocol, no parameters.
-    Result created(PQexec(c.raw(), kSchemaV1));
-    if (PQresultStatus(created.raw()) != PGRES_COMMAND_OK) {
-      return absl::InternalError(absl::StrCat("session store: create schema: ",
-                                              PQerrorMessage(c.raw())));
+  // Several statements each: the simple-query protocol, no parameters.
+  const struct {
+    int64_t reaches;
+    const char* sql;
+    const char* what;
+  } steps[] = {{1, kSchemaV1, "create schema"},
+               {2, kMigrateV1ToV2, "migrate schema to version 2"}};
+  for (const auto& step : steps) {
+    if (version >= step.reaches) continue;
+    Result done(PQexec(c.raw(), step.sql));
+    if (PQresultStatus(done.raw()) != PGRES_COMMAND_OK) {
+      return absl::InternalError(absl::StrCat("session store: ", step.what,
+                                              ": ", PQerrorMessage(c.raw())));
     }
   }
   return c.Exec("commit", "COMMIT");
@@ -491,10 +510,10 @@ absl::Status PostgresStore::CreateSession(const SessionRow& session,
     if (count->Int(0, 0) >= max_sessions) return TooManySessions(max_sessions);
     s = c.Exec("insert session",
                "INSERT INTO sessions (id, display_name, create_time_ns, "
-               "update_time_ns) VALUES ($1, $2, $3, $4)",
+               "update_time_ns, owner) VALUES ($1, $2, $3, $4, $5)",
                {session.id, session.display_name,
                 absl::ToUnixNanos(session.create_time),
-                absl::ToUnixNanos(session.update_time)});
+                absl::ToUnixNanos(session.update_time), session.owner});
     if (!s.ok()) return s;
     for (const UnitRow& unit : units) {
       s = postgres_internal::PutUnitRow(c, session.id, unit);
@@ -568,8 +587,9 @@ absl::StatusOr<std::optional<StoredSession>> PostgresStore::GetSession(
     if (!s.ok()) return s;
     absl::StatusOr<Result> r =
         c.Query("read session",
-                "SELECT id, display_name, create_time_ns, update_time_ns "
-                "FROM sessions WHERE id = $1",
+                absl::StrCat("SELECT ", postgres_internal::kSessionColumns,
+                             " FROM sessions WHERE id = $1")
+                    .c_str(),
                 {session_id});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return absl::OkStatus();
@@ -591,6 +611,25 @@ absl::StatusOr<std::optional<StoredSession>> PostgresStore::GetSession(
   return out;
 }
 
+absl::StatusOr<std::optional<SessionRow>> PostgresStore::GetSessionRow(
+    absl::string_view session_id) {
+  std::optional<SessionRow> out;
+  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
+    absl::StatusOr<Result> r =
+        c.Query("read session",
+                absl::StrCat("SELECT ", postgres_internal::kSessionColumns,
+                             " FROM sessions WHERE id = $1")
+                    .c_str(),
+                {session_id});
+    if (!r.ok()) return r.status();
+    out.reset();
+    if (r->rows() > 0) out = postgres_internal::ReadSession(*r, 0);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
 absl::StatusOr<std::vector<StoredSession>> PostgresStore::ListSessions() {
   std::vector<StoredSession> out;
   absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
@@ -600,8 +639,10 @@ absl::StatusOr<std::vector<StoredSession>> PostgresStore::ListSessions() {
     if (!s.ok()) return s;
     absl::StatusOr<Result> r =
         c.Query("list sessions",
-                "SELECT id, display_name, create_time_ns, update_time_ns "
-                "FROM sessions ORDER BY create_time_ns, id COLLATE \"C\"");
+                absl::StrCat("SELECT ", postgres_internal::kSessionColumns,
+                             " FROM sessions ORDER BY create_time_ns, id "
+                             "COLLATE \"C\"")
+                    .c_str());
     if (!r.ok()) return r.status();
     absl::flat_hash_map<std::string, size_t> index;
     for (int i = 0; i < r->rows(); ++i) {

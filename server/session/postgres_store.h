@@ -36,7 +36,8 @@
 //
 // Schema: the actlab_schema table holds the version; Open creates or
 // migrates the schema under an advisory lock, so replicas starting together
-// do it once, and refuses a newer version.
+// do it once, and refuses a newer version (1 -> 2 adds the session's owner,
+// "" for sessions that predate it).
 
 #ifndef ACTLAB_SERVER_SESSION_POSTGRES_STORE_H_
 #define ACTLAB_SERVER_SESSION_POSTGRES_STORE_H_
@@ -83,6 +84,8 @@ class PostgresStore final : public SessionStore {
       absl::string_view session_id,
       absl::FunctionRef<absl::Status(SessionTransaction&)> body) override;
   absl::StatusOr<std::optional<StoredSession>> GetSession(
+      absl::string_view session_id) override;
+  absl::StatusOr<std::optional<SessionRow>> GetSessionRow(
       absl::string_view session_id) override;
   absl::StatusOr<std::vector<StoredSession>> ListSessions() override;
   absl::StatusOr<std::optional<UnitRow>> GetUnit(

@@ -161,6 +161,7 @@ v1::Session SessionProto(const SessionRow& session,
   }
   SetTimestamp(session.create_time, out.mutable_create_time());
   SetTimestamp(updated, out.mutable_update_time());
+  out.set_owner(session.owner);
   return out;
 }
 
@@ -426,6 +427,10 @@ absl::Status CommitFit(SessionStore& store, absl::string_view session,
       run->run().steps(), " were dropped"));
 }
 
+bool MaySee(const Principal& caller, absl::string_view owner) {
+  return caller.admin || caller.name == owner;
+}
+
 }  // namespace
 
 SessionManager::SessionManager(std::unique_ptr<SessionStore> store,
@@ -501,6 +506,18 @@ absl::Status SessionManager::CloseInterruptedFits(absl::Duration lease) {
   return absl::OkStatus();
 }
 
+absl::Status SessionManager::Authorize(const Principal& caller,
+                                       absl::string_view session_id) {
+  if (caller.admin) return absl::OkStatus();
+  absl::StatusOr<std::optional<SessionRow>> row =
+      store_->GetSessionRow(session_id);
+  if (!row.ok()) return row.status();
+  if (!row->has_value() || !MaySee(caller, (*row)->owner)) {
+    return SessionNotFound(session_id);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SessionManager::UnitMissing(absl::string_view session,
                                          absl::string_view unit) {
   absl::StatusOr<std::optional<StoredSession>> stored =
@@ -523,7 +540,7 @@ absl::StatusOr<SessionManager::StoredUnit> SessionManager::ReadUnit(
 }
 
 absl::StatusOr<v1::Session> SessionManager::CreateSession(
-    const v1::CreateSessionRequest& request) {
+    const Principal& caller, const v1::CreateSessionRequest& request) {
   if (request.display_name().size() > kMaxDisplayNameLength) {
     return absl::InvalidArgumentError(
         absl::StrCat("display_name: ", request.display_name().size(),
@@ -562,14 +579,16 @@ absl::StatusOr<v1::Session> SessionManager::CreateSession(
   }
   absl::StatusOr<std::string> id = NewSessionId();
   if (!id.ok()) return id.status();
-  const SessionRow session{*id, request.display_name(), now, now};
+  const SessionRow session{*id, request.display_name(), now, now, caller.name};
   absl::Status s = store_->CreateSession(session, rows, options_.max_sessions);
   if (!s.ok()) return s;
   return SessionProto(session, records);
 }
 
 absl::StatusOr<v1::GetSessionResponse> SessionManager::GetSession(
-    absl::string_view session_id) {
+    const Principal& caller, absl::string_view session_id) {
+  absl::Status allowed = Authorize(caller, session_id);
+  if (!allowed.ok()) return allowed;
   absl::StatusOr<std::optional<StoredSession>> stored =
       store_->GetSession(session_id);
   if (!stored.ok()) return stored.status();
@@ -585,11 +604,13 @@ absl::StatusOr<v1::GetSessionResponse> SessionManager::GetSession(
   return out;
 }
 
-absl::StatusOr<v1::ListSessionsResponse> SessionManager::ListSessions() {
+absl::StatusOr<v1::ListSessionsResponse> SessionManager::ListSessions(
+    const Principal& caller) {
   absl::StatusOr<std::vector<StoredSession>> stored = store_->ListSessions();
   if (!stored.ok()) return stored.status();
   v1::ListSessionsResponse out;
   for (const StoredSession& s : *stored) {
+    if (!MaySee(caller, s.session.owner)) continue;
     absl::StatusOr<std::vector<session::UnitRecord>> records = ParseUnits(s);
     if (!records.ok()) return records.status();
     *out.add_sessions() = SessionProto(s.session, *records);
@@ -597,7 +618,10 @@ absl::StatusOr<v1::ListSessionsResponse> SessionManager::ListSessions() {
   return out;
 }
 
-absl::Status SessionManager::DeleteSession(absl::string_view session_id) {
+absl::Status SessionManager::DeleteSession(const Principal& caller,
+                                           absl::string_view session_id) {
+  absl::Status allowed = Authorize(caller, session_id);
+  if (!allowed.ok()) return allowed;
   return FromStore(store_->DeleteSession(session_id), session_id);
 }
 
@@ -618,7 +642,9 @@ absl::StatusOr<int64_t> SessionManager::ExpireIdleSessions() {
 }
 
 absl::StatusOr<v1::Unit> SessionManager::AddUnit(
-    const v1::AddUnitRequest& request) {
+    const Principal& caller, const v1::AddUnitRequest& request) {
+  absl::Status allowed = Authorize(caller, request.session_id());
+  if (!allowed.ok()) return allowed;
   absl::StatusOr<ValidatedUnitConfig> validated =
       ValidateUnitConfig(request.unit(), "unit", *engine_);
   if (!validated.ok()) return validated.status();
@@ -664,8 +690,10 @@ absl::StatusOr<v1::UnitConfig> SessionManager::ObservableConfig(
 }
 
 absl::StatusOr<v1::RunningStats> SessionManager::Observe(
-    const v1::UnitRef& ref, const TensorView& input, float* output,
-    int64_t* kernel_ns) {
+    const Principal& caller, const v1::UnitRef& ref, const TensorView& input,
+    float* output, int64_t* kernel_ns) {
+  absl::Status allowed = Authorize(caller, ref.session_id());
+  if (!allowed.ok()) return allowed;
   const std::string label = UnitLabel(ref.unit(), ref.session_id());
   absl::StatusOr<v1::UnitConfig> read = ObservableConfig(ref, label, input);
   if (!read.ok()) return read.status();
@@ -735,7 +763,10 @@ absl::StatusOr<v1::RunningStats> SessionManager::FoldObserved(
 }
 
 absl::StatusOr<StreamedBatch> SessionManager::BeginObserveStream(
-    const v1::UnitRef& ref, const TensorView& declared) {
+    const Principal& caller, const v1::UnitRef& ref,
+    const TensorView& declared) {
+  absl::Status allowed = Authorize(caller, ref.session_id());
+  if (!allowed.ok()) return allowed;
   StreamedBatch batch;
   batch.label_ = UnitLabel(ref.unit(), ref.session_id());
   absl::StatusOr<v1::UnitConfig> config =
@@ -793,7 +824,9 @@ absl::StatusOr<v1::RunningStats> SessionManager::FinishObserveStream(
 }
 
 absl::StatusOr<v1::FitBoundariesResponse> SessionManager::FitBoundaries(
-    const v1::FitBoundariesRequest& request) {
+    const Principal& caller, const v1::FitBoundariesRequest& request) {
+  absl::Status allowed = Authorize(caller, request.session_id());
+  if (!allowed.ok()) return allowed;
   std::optional<double> multiplier;
   if (request.has_sigma_multiplier()) {
     multiplier = request.sigma_multiplier();
@@ -847,15 +880,18 @@ absl::StatusOr<v1::FitBoundariesResponse> SessionManager::FitBoundaries(
   return out;
 }
 
-absl::StatusOr<v1::Unit> SessionManager::GetUnit(const v1::UnitRef& ref) {
+absl::StatusOr<v1::Unit> SessionManager::GetUnit(const Principal& caller,
+                                                 const v1::UnitRef& ref) {
+  absl::Status allowed = Authorize(caller, ref.session_id());
+  if (!allowed.ok()) return allowed;
   absl::StatusOr<StoredUnit> unit = ReadUnit(ref);
   if (!unit.ok()) return unit.status();
   return std::move(*unit->record.mutable_unit());
 }
 
 absl::StatusOr<SessionUnitParams> SessionManager::GetUnitParameters(
-    const v1::UnitRef& ref) {
-  absl::StatusOr<v1::Unit> unit = GetUnit(ref);
+    const Principal& caller, const v1::UnitRef& ref) {
+  absl::StatusOr<v1::Unit> unit = GetUnit(caller, ref);
   if (!unit.ok()) return unit.status();
   SessionUnitParams out;
   out.params = PwluParamsFromProto(unit->parameters());
@@ -867,14 +903,14 @@ absl::StatusOr<SessionUnitParams> SessionManager::GetUnitParameters(
 }
 
 absl::StatusOr<v1::SampleCurveResponse> SessionManager::SampleCurve(
-    const v1::SampleCurveRequest& request) {
+    const Principal& caller, const v1::SampleCurveRequest& request) {
   const int points =
       request.points() == 0 ? kDefaultCurvePoints : request.points();
   if (points < 2 || points > kMaxCurvePoints) {
     return absl::InvalidArgumentError(absl::StrCat(
         "points: ", points, " is outside [2, ", kMaxCurvePoints, "]"));
   }
-  absl::StatusOr<v1::Unit> unit = GetUnit(request.unit());
+  absl::StatusOr<v1::Unit> unit = GetUnit(caller, request.unit());
   if (!unit.ok()) return unit.status();
   const PwluParams all = PwluParamsFromProto(unit->parameters());
 
@@ -952,8 +988,8 @@ absl::StatusOr<v1::SampleCurveResponse> SessionManager::SampleCurve(
 }
 
 absl::StatusOr<v1::UnitExport> SessionManager::ExportUnit(
-    const v1::UnitRef& ref) {
-  absl::StatusOr<v1::Unit> unit = GetUnit(ref);
+    const Principal& caller, const v1::UnitRef& ref) {
+  absl::StatusOr<v1::Unit> unit = GetUnit(caller, ref);
   if (!unit.ok()) return unit.status();
   v1::UnitExport out;
   out.set_format_version(kExportFormatVersion);
@@ -965,7 +1001,9 @@ absl::StatusOr<v1::UnitExport> SessionManager::ExportUnit(
 }
 
 absl::StatusOr<v1::Unit> SessionManager::ImportUnit(
-    const v1::ImportUnitRequest& request) {
+    const Principal& caller, const v1::ImportUnitRequest& request) {
+  absl::Status allowed = Authorize(caller, request.session_id());
+  if (!allowed.ok()) return allowed;
   const v1::UnitExport& in = request.export_();
   if (in.format_version() != kExportFormatVersion) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -1046,9 +1084,12 @@ absl::StatusOr<v1::Unit> SessionManager::ImportUnit(
   return unit;
 }
 
-absl::Status SessionManager::TrainStep(const v1::TrainStepRequest& request,
+absl::Status SessionManager::TrainStep(const Principal& caller,
+                                       const v1::TrainStepRequest& request,
                                        v1::TrainStepResponse* response) {
   const v1::UnitRef& ref = request.unit();
+  absl::Status allowed = Authorize(caller, ref.session_id());
+  if (!allowed.ok()) return allowed;
   const std::string label = UnitLabel(ref.unit(), ref.session_id());
   // Read first so a call in the wrong phase is told so, whatever its input;
   // checked again under the lock below.
@@ -1181,9 +1222,12 @@ absl::Status SessionManager::TrainStep(const v1::TrainStepRequest& request,
 }
 
 absl::StatusOr<v1::FitSummary> SessionManager::Fit(
-    const v1::FitRequest& request, absl::FunctionRef<bool()> cancelled,
+    const Principal& caller, const v1::FitRequest& request,
+    absl::FunctionRef<bool()> cancelled,
     absl::FunctionRef<bool(const v1::FitProgress&)> progress) {
   const v1::UnitRef& ref = request.unit();
+  absl::Status allowed = Authorize(caller, ref.session_id());
+  if (!allowed.ok()) return allowed;
   const absl::Time start = absl::Now();
   std::unique_ptr<FitTrainer> trainer;
   session::RunRecord run;
@@ -1307,8 +1351,10 @@ absl::StatusOr<v1::FitSummary> SessionManager::Fit(
   return summary;
 }
 absl::StatusOr<v1::ListRunsResponse> SessionManager::ListRuns(
-    const v1::ListRunsRequest& request) {
+    const Principal& caller, const v1::ListRunsRequest& request) {
   const std::string& session = request.session_id();
+  absl::Status allowed = Authorize(caller, session);
+  if (!allowed.ok()) return allowed;
   if (!request.unit().empty()) {
     absl::StatusOr<std::optional<UnitRow>> unit =
         store_->GetUnit(session, request.unit());
@@ -1337,8 +1383,10 @@ absl::StatusOr<v1::ListRunsResponse> SessionManager::ListRuns(
 }
 
 absl::StatusOr<v1::Run> SessionManager::GetRun(
-    const v1::GetRunRequest& request) {
+    const Principal& caller, const v1::GetRunRequest& request) {
   const std::string& session = request.session_id();
+  absl::Status allowed = Authorize(caller, session);
+  if (!allowed.ok()) return allowed;
   absl::StatusOr<std::optional<RunRow>> row =
       store_->GetRun(session, request.run_id());
   if (!row.ok()) return row.status();

@@ -74,6 +74,12 @@
 // deleted only once its stored time is older than session_ttl plus that,
 // so never before it was idle for session_ttl.
 //
+// Ownership: every session belongs to the principal that created it (""
+// for the anonymous caller of a server without authentication). Methods
+// that name a session take the caller and treat a session it may not see
+// (another principal's, unless the caller is an admin) exactly as one that
+// does not exist; ListSessions lists only the sessions the caller may see.
+//
 // Errors: InvalidArgument naming the field, NotFound for an unknown session
 // or unit, AlreadyExists, FailedPrecondition for calls in the wrong phase,
 // ResourceExhausted for a limit, Unavailable/Internal from the store.
@@ -97,6 +103,7 @@
 #include "kernels/channel_layout.h"
 #include "kernels/pwlu.h"
 #include "kernels/running_moments.h"
+#include "server/auth/principal.h"
 #include "server/session/session_store.h"
 #include "server/tensor_codec.h"
 
@@ -159,17 +166,20 @@ class SessionManager {
   // Validates every unit config before writing anything; unit names must be
   // distinct, at most max_units_per_session of them. display_name is at
   // most kMaxDisplayNameLength bytes. ResourceExhausted when the store
-  // holds max_sessions.
+  // holds max_sessions. The session belongs to `caller`.
   absl::StatusOr<v1::Session> CreateSession(
-      const v1::CreateSessionRequest& request);
+      const Principal& caller, const v1::CreateSessionRequest& request);
   absl::StatusOr<v1::GetSessionResponse> GetSession(
-      absl::string_view session_id);
-  // Ordered by (create_time, id).
-  absl::StatusOr<v1::ListSessionsResponse> ListSessions();
-  absl::Status DeleteSession(absl::string_view session_id);
+      const Principal& caller, absl::string_view session_id);
+  // The sessions `caller` may see, ordered by (create_time, id).
+  absl::StatusOr<v1::ListSessionsResponse> ListSessions(
+      const Principal& caller);
+  absl::Status DeleteSession(const Principal& caller,
+                             absl::string_view session_id);
   // AlreadyExists for a name the session has; ResourceExhausted when the
   // session has max_units_per_session units.
-  absl::StatusOr<v1::Unit> AddUnit(const v1::AddUnitRequest& request);
+  absl::StatusOr<v1::Unit> AddUnit(const Principal& caller,
+                                   const v1::AddUnitRequest& request);
 
   // Deletes the sessions idle for longer than session_ttl (see the header
   // comment) and returns how many; nothing without a TTL. Safe with
@@ -184,7 +194,8 @@ class SessionManager {
   // axis must equal the unit's channels; NaN/inf is InvalidArgument. Adds
   // the time spent computing (statistics and output, not the store) to
   // *kernel_ns when given.
-  absl::StatusOr<v1::RunningStats> Observe(const v1::UnitRef& ref,
+  absl::StatusOr<v1::RunningStats> Observe(const Principal& caller,
+                                           const v1::UnitRef& ref,
                                            const TensorView& input,
                                            float* output,
                                            int64_t* kernel_ns = nullptr);
@@ -198,7 +209,9 @@ class SessionManager {
   // once. Nothing is written before FinishObserveStream, so a stream that
   // fails or is abandoned changes nothing. Should an import replace the
   // unit's config during the stream, Finish fails with Aborted.
-  absl::StatusOr<StreamedBatch> BeginObserveStream(const v1::UnitRef& ref,
+  // The caller is checked once, here: a session's owner never changes.
+  absl::StatusOr<StreamedBatch> BeginObserveStream(const Principal& caller,
+                                                   const v1::UnitRef& ref,
                                                    const TensorView& declared);
   absl::Status ObserveStreamChunk(StreamedBatch* batch, const float* x,
                                   int64_t n, float* output);
@@ -210,17 +223,19 @@ class SessionManager {
   // skipped), in one transaction. A named unit in TRAINING, or any unit to
   // fit without observed batches, is FailedPrecondition and nothing changes.
   absl::StatusOr<v1::FitBoundariesResponse> FitBoundaries(
-      const v1::FitBoundariesRequest& request);
+      const Principal& caller, const v1::FitBoundariesRequest& request);
 
-  absl::StatusOr<v1::Unit> GetUnit(const v1::UnitRef& ref);
-  absl::StatusOr<SessionUnitParams> GetUnitParameters(const v1::UnitRef& ref);
+  absl::StatusOr<v1::Unit> GetUnit(const Principal& caller,
+                                   const v1::UnitRef& ref);
+  absl::StatusOr<SessionUnitParams> GetUnitParameters(const Principal& caller,
+                                                      const v1::UnitRef& ref);
 
   // Samples the PWLU (PwluForward) on a grid: by default the selected
   // channels' [min B_L, max B_R] widened by a quarter of its width each
   // side, 256 points; points in [2, kMaxCurvePoints]; at most
   // kMaxCurveSamples values over all curves.
   absl::StatusOr<v1::SampleCurveResponse> SampleCurve(
-      const v1::SampleCurveRequest& request);
+      const Principal& caller, const v1::SampleCurveRequest& request);
 
   // format_version 1. An import is validated completely (config, phase,
   // statistics, parameters); it takes the export's name unless
@@ -229,8 +244,10 @@ class SessionManager {
   // position and continues its version; batches_observed restarts from the
   // imported stats.batches and training_steps from 0, its optimizer from the
   // defaults, and its open TRAIN_STEPS run is closed.
-  absl::StatusOr<v1::UnitExport> ExportUnit(const v1::UnitRef& ref);
-  absl::StatusOr<v1::Unit> ImportUnit(const v1::ImportUnitRequest& request);
+  absl::StatusOr<v1::UnitExport> ExportUnit(const Principal& caller,
+                                            const v1::UnitRef& ref);
+  absl::StatusOr<v1::Unit> ImportUnit(const Principal& caller,
+                                      const v1::ImportUnitRequest& request);
 
   // Phase II step with a gradient the client computed: dL/dx of `input`
   // into response->grad_input (so the client can keep back-propagating),
@@ -241,7 +258,8 @@ class SessionManager {
   // optimizer's state. The parameters, settings, state, training_steps and
   // the run are written in one transaction. The unit must be in TRAINING;
   // input and grad_output must share a shape and be finite.
-  absl::Status TrainStep(const v1::TrainStepRequest& request,
+  absl::Status TrainStep(const Principal& caller,
+                         const v1::TrainStepRequest& request,
                          v1::TrainStepResponse* response);
 
   // Fits the unit to the request's target by MSE (trainer.h) and returns the
@@ -251,13 +269,15 @@ class SessionManager {
   // is committed, the run ends CANCELLED and the call returns Cancelled.
   // A Fit leaves the unit's own optimizer settings and state alone.
   absl::StatusOr<v1::FitSummary> Fit(
-      const v1::FitRequest& request, absl::FunctionRef<bool()> cancelled,
+      const Principal& caller, const v1::FitRequest& request,
+      absl::FunctionRef<bool()> cancelled,
       absl::FunctionRef<bool(const v1::FitProgress&)> progress);
 
   // Runs by sequence, without their history.
   absl::StatusOr<v1::ListRunsResponse> ListRuns(
-      const v1::ListRunsRequest& request);
-  absl::StatusOr<v1::Run> GetRun(const v1::GetRunRequest& request);
+      const Principal& caller, const v1::ListRunsRequest& request);
+  absl::StatusOr<v1::Run> GetRun(const Principal& caller,
+                                 const v1::GetRunRequest& request);
 
   static constexpr int kMaxDisplayNameLength = 256;
   static constexpr int kDefaultCurvePoints = 256;
@@ -276,6 +296,12 @@ class SessionManager {
                  const SessionOptions& options);
 
   absl::Status CloseInterruptedFits(absl::Duration lease);
+  // OK when `caller` may use session `session_id`: an admin always (the
+  // call then reports a missing session itself), others when they own it.
+  // For a session of another principal, exactly the NotFound of a session
+  // that does not exist, so ids cannot be probed. Owners never change, so
+  // the check holds for the rest of the call.
+  absl::Status Authorize(const Principal& caller, absl::string_view session_id);
   // The unit `ref` names, read without a lock.
   absl::StatusOr<StoredUnit> ReadUnit(const v1::UnitRef& ref);
   // The config of the unit an Observe of `input` may run on: it exists,

@@ -48,6 +48,9 @@ struct SessionRow {
   std::string display_name;
   absl::Time create_time;
   absl::Time update_time;
+  // The principal that created the session ("" for anonymous); never
+  // changes after creation.
+  std::string owner;
 };
 
 struct UnitRow {
@@ -150,6 +153,9 @@ class SessionStore {
 
   // Reads without locks.
   virtual absl::StatusOr<std::optional<StoredSession>> GetSession(
+      absl::string_view session_id) = 0;
+  // The session's row without its units; nullopt when there is none.
+  virtual absl::StatusOr<std::optional<SessionRow>> GetSessionRow(
       absl::string_view session_id) = 0;
   // Ordered by (create_time, id).
   virtual absl::StatusOr<std::vector<StoredSession>> ListSessions() = 0;

@@ -16,7 +16,7 @@
 namespace actlab {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 constexpr int kBusyTimeoutMs = 5000;
 
 // Version 1. Timestamps are Unix nanoseconds so they round-trip exactly.
@@ -67,6 +67,16 @@ UPDATE sessions SET last_run_sequence =
    WHERE runs.session_id = sessions.id);
 PRAGMA user_version = 3;
 )sql";
+
+// Version 4 records who created each session; sessions from before had no
+// owner and belong to the anonymous principal.
+constexpr char kMigrateV3ToV4[] = R"sql(
+ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+PRAGMA user_version = 4;
+)sql";
+
+constexpr char kSessionColumns[] =
+    "id, display_name, create_time_ns, update_time_ns, owner";
 
 constexpr char kUnitColumns[] = "name, position, version, state";
 constexpr char kRunColumns[] = "run_id, sequence, unit, running, record";
@@ -241,6 +251,7 @@ SessionRow ReadSession(Statement& select) {
   session.display_name = select.Text(1);
   session.create_time = absl::FromUnixNanos(select.Int(2));
   session.update_time = absl::FromUnixNanos(select.Int(3));
+  session.owner = select.Text(4);
   return session;
 }
 
@@ -447,6 +458,10 @@ absl::Status Configure(sqlite3* db) {
     s = Exec(db, kMigrateV2ToV3, "migrate schema to version 3");
     if (!s.ok()) return s;
   }
+  if (version <= 3) {
+    s = Exec(db, kMigrateV3ToV4, "migrate schema to version 4");
+    if (!s.ok()) return s;
+  }
   return txn.Commit();
 }
 
@@ -513,11 +528,12 @@ absl::Status SqliteStore::CreateSession(const SessionRow& session,
   {
     Statement insert(db_,
                      "INSERT INTO sessions (id, display_name, create_time_ns, "
-                     "update_time_ns) VALUES (?1, ?2, ?3, ?4)");
+                     "update_time_ns, owner) VALUES (?1, ?2, ?3, ?4, ?5)");
     insert.Bind(1, session.id);
     insert.Bind(2, session.display_name);
     insert.Bind(3, absl::ToUnixNanos(session.create_time));
     insert.Bind(4, absl::ToUnixNanos(session.update_time));
+    insert.Bind(5, session.owner);
     s = insert.Run("insert session");
     if (!s.ok()) return s;
   }
@@ -602,19 +618,33 @@ absl::StatusOr<std::optional<StoredSession>> SqliteStore::GetSession(
   Transaction txn(db_);
   absl::Status s = txn.BeginRead();
   if (!s.ok()) return s;
-  Statement select(db_,
-                   "SELECT id, display_name, create_time_ns, update_time_ns "
-                   "FROM sessions WHERE id = ?1");
-  select.Bind(1, session_id);
-  absl::StatusOr<bool> row = select.Step("read session");
+  absl::StatusOr<std::optional<SessionRow>> row = ReadSessionRow(session_id);
   if (!row.ok()) return row.status();
-  if (!*row) return std::nullopt;
+  if (!row->has_value()) return std::nullopt;
   StoredSession out;
-  out.session = ReadSession(select);
+  out.session = **std::move(row);
   absl::StatusOr<std::vector<UnitRow>> units = SessionUnits(db_, session_id);
   if (!units.ok()) return units.status();
   out.units = *std::move(units);
   return out;
+}
+
+absl::StatusOr<std::optional<SessionRow>> SqliteStore::GetSessionRow(
+    absl::string_view session_id) {
+  absl::MutexLock lock(&mu_);
+  return ReadSessionRow(session_id);
+}
+
+absl::StatusOr<std::optional<SessionRow>> SqliteStore::ReadSessionRow(
+    absl::string_view session_id) {
+  Statement select(db_, absl::StrCat("SELECT ", kSessionColumns,
+                                     " FROM sessions WHERE id = ?1")
+                            .c_str());
+  select.Bind(1, session_id);
+  absl::StatusOr<bool> row = select.Step("read session");
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  return ReadSession(select);
 }
 
 absl::StatusOr<std::vector<StoredSession>> SqliteStore::ListSessions() {
@@ -623,9 +653,9 @@ absl::StatusOr<std::vector<StoredSession>> SqliteStore::ListSessions() {
   absl::Status s = txn.BeginRead();
   if (!s.ok()) return s;
   Statement select_sessions(
-      db_,
-      "SELECT id, display_name, create_time_ns, update_time_ns FROM sessions "
-      "ORDER BY create_time_ns, id");
+      db_, absl::StrCat("SELECT ", kSessionColumns,
+                        " FROM sessions ORDER BY create_time_ns, id")
+               .c_str());
   absl::StatusOr<std::vector<SessionRow>> sessions =
       ReadAll<SessionRow>(select_sessions, "list sessions", ReadSession);
   if (!sessions.ok()) return sessions.status();

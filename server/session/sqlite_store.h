@@ -7,9 +7,10 @@
 // mutating call. Schema version lives in PRAGMA user_version; a file written
 // by a newer schema is refused rather than misread, an older one is migrated
 // in place when opened (1 -> 2 adds the runs table, 2 -> 3 the session's
-// run sequence counter). Errors are ResourceExhausted when the file cannot
-// grow (disk full, quota, file-size limit), Unavailable for other conditions
-// that may pass (busy, I/O, cannot open) and Internal otherwise, all carrying
+// run sequence counter, 3 -> 4 the session's owner, "" for sessions that
+// predate it). Errors are ResourceExhausted when the file cannot grow (disk
+// full, quota, file-size limit), Unavailable for other conditions that may
+// pass (busy, I/O, cannot open) and Internal otherwise, all carrying
 // SQLite's message.
 //
 // Locking: one connection shared under a mutex, and every Update a BEGIN
@@ -57,6 +58,8 @@ class SqliteStore final : public SessionStore {
       absl::FunctionRef<absl::Status(SessionTransaction&)> body) override;
   absl::StatusOr<std::optional<StoredSession>> GetSession(
       absl::string_view session_id) override;
+  absl::StatusOr<std::optional<SessionRow>> GetSessionRow(
+      absl::string_view session_id) override;
   absl::StatusOr<std::vector<StoredSession>> ListSessions() override;
   absl::StatusOr<std::optional<UnitRow>> GetUnit(
       absl::string_view session_id, absl::string_view unit) override;
@@ -68,6 +71,9 @@ class SqliteStore final : public SessionStore {
 
  private:
   explicit SqliteStore(sqlite3* db);
+
+  absl::StatusOr<std::optional<SessionRow>> ReadSessionRow(
+      absl::string_view session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);

@@ -223,6 +223,10 @@ absl::StatusOr<int> ServerProcess::Stop() {
   return WEXITSTATUS(*status);
 }
 
+void ServerProcess::Signal(int signal) {
+  if (running()) kill(pid_, signal);
+}
+
 void ServerProcess::Kill() {
   if (!running()) return;
   kill(pid_, SIGKILL);

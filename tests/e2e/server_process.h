@@ -58,6 +58,8 @@ class ServerProcess {
   absl::StatusOr<int> Stop();
   // SIGKILL without warning, as a crash would; reaps the process.
   void Kill();
+  // Sends `signal` (e.g. SIGHUP) to the running server and returns at once.
+  void Signal(int signal);
 
   // From the next Start on, when the test runs as root (which file
   // permissions do not bind), runs the server as user nobody, so that a

@@ -63,7 +63,8 @@ TEST_F(EvaluatorStreamTest, ChunksOfWholeRowsMatchOneEvaluate) {
   v1::EvaluateRequest header = request;
   header.mutable_input()->clear_data();
   header.mutable_grad_output()->clear_data();
-  absl::StatusOr<EvaluatePlan> plan = evaluator_.PlanStream(header);
+  absl::StatusOr<EvaluatePlan> plan =
+      evaluator_.PlanStream(Principal::Anonymous(), header);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->row_elements(), 40);
   EXPECT_EQ(plan->elements(), 120);
@@ -81,7 +82,8 @@ TEST_F(EvaluatorStreamTest, ChunksOfWholeRowsMatchOneEvaluate) {
   plan->TakeResults(&streamed);
 
   v1::EvaluateResponse whole;
-  ASSERT_TRUE(evaluator_.Evaluate(&request, &whole).ok());
+  ASSERT_TRUE(
+      evaluator_.Evaluate(Principal::Anonymous(), &request, &whole).ok());
   EXPECT_TRUE(x == whole.output().data());
   EXPECT_TRUE(dy == whole.grad_input().data());
   ASSERT_EQ(streamed.grad_pwlu().values_size(),
@@ -98,7 +100,8 @@ TEST_F(EvaluatorStreamTest, PartialRowsAreRefused) {
   v1::EvaluateRequest header = ChannelPwlu();
   header.mutable_input()->clear_data();
   header.mutable_grad_output()->clear_data();
-  absl::StatusOr<EvaluatePlan> plan = evaluator_.PlanStream(header);
+  absl::StatusOr<EvaluatePlan> plan =
+      evaluator_.PlanStream(Principal::Anonymous(), header);
   ASSERT_TRUE(plan.ok());
   std::vector<float> x(30), dy(30);
   EXPECT_EQ(plan->Run(x.data(), dy.data(), 30).code(),
@@ -108,13 +111,14 @@ TEST_F(EvaluatorStreamTest, PartialRowsAreRefused) {
 TEST_F(EvaluatorStreamTest, HeaderIsValidatedLikeARequest) {
   v1::EvaluateRequest header = ChannelPwlu();
   header.mutable_grad_output()->clear_data();
-  absl::StatusOr<EvaluatePlan> plan = evaluator_.PlanStream(header);
+  absl::StatusOr<EvaluatePlan> plan =
+      evaluator_.PlanStream(Principal::Anonymous(), header);
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(plan.status().message(), HasSubstr("input.data: must be empty"));
 
   header.mutable_input()->clear_data();
   header.mutable_pwlu()->set_intervals(0);
-  plan = evaluator_.PlanStream(header);
+  plan = evaluator_.PlanStream(Principal::Anonymous(), header);
   EXPECT_THAT(plan.status().message(), HasSubstr("pwlu"));
 
   // The element cap is the caller's: a header may declare more than one
@@ -123,7 +127,7 @@ TEST_F(EvaluatorStreamTest, HeaderIsValidatedLikeARequest) {
   big.set_activation("relu");
   big.mutable_input()->set_dtype(v1::FLOAT32);
   big.mutable_input()->add_shape(int64_t{1} << 30);
-  plan = evaluator_.PlanStream(big);
+  plan = evaluator_.PlanStream(Principal::Anonymous(), big);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->row_elements(), 1);
 }

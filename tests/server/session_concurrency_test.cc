@@ -79,7 +79,7 @@ class ConcurrencyTest : public ::testing::TestWithParam<Backend> {
   std::string Create(const std::vector<std::string>& names) {
     v1::CreateSessionRequest request;
     for (const auto& name : names) request.add_units()->set_name(name);
-    auto session = manager_->CreateSession(request);
+    auto session = manager_->CreateSession(Principal::Anonymous(), request);
     EXPECT_TRUE(session.ok()) << session.status();
     return session.ok() ? session->id() : "";
   }
@@ -97,11 +97,13 @@ class ConcurrencyTest : public ::testing::TestWithParam<Backend> {
                     x.data(),
                     static_cast<int64_t>(x.size())};
     std::vector<float> y(x.size());
-    return manager_->Observe(Ref(session, unit), view, y.data()).status();
+    return manager_
+        ->Observe(Principal::Anonymous(), Ref(session, unit), view, y.data())
+        .status();
   }
 
   v1::Unit Get(const std::string& session, const std::string& unit) {
-    auto u = manager_->GetUnit(Ref(session, unit));
+    auto u = manager_->GetUnit(Principal::Anonymous(), Ref(session, unit));
     EXPECT_TRUE(u.ok()) << u.status();
     return u.ok() ? *u : v1::Unit();
   }
@@ -142,9 +144,12 @@ TEST_P(ConcurrencyTest, IdenticalBatchesFoldExactlyAsSerially) {
   EXPECT_EQ(unit.stats().mean(0), mu);
   EXPECT_EQ(unit.stats().std(0), sigma);
 
-  const std::string before = manager_->GetSession(id)->SerializeAsString();
+  const std::string before =
+      manager_->GetSession(Principal::Anonymous(), id)->SerializeAsString();
   Reopen();
-  EXPECT_EQ(manager_->GetSession(id)->SerializeAsString(), before);
+  EXPECT_EQ(
+      manager_->GetSession(Principal::Anonymous(), id)->SerializeAsString(),
+      before);
 }
 
 TEST_P(ConcurrencyTest, DifferentBatchesAreCountedExactly) {
@@ -173,11 +178,12 @@ TEST_P(ConcurrencyTest, UnitsAndSessionsProceedIndependently) {
   std::atomic<bool> done{false};
   std::thread reader([&] {
     while (!done) {
-      EXPECT_TRUE(manager_->GetSession(a).ok());
-      EXPECT_EQ(manager_->ListSessions()->sessions_size(), 2);
+      EXPECT_TRUE(manager_->GetSession(Principal::Anonymous(), a).ok());
+      EXPECT_EQ(manager_->ListSessions(Principal::Anonymous())->sessions_size(),
+                2);
       v1::SampleCurveRequest curve;
       *curve.mutable_unit() = Ref(b, "y");
-      EXPECT_TRUE(manager_->SampleCurve(curve).ok());
+      EXPECT_TRUE(manager_->SampleCurve(Principal::Anonymous(), curve).ok());
     }
   });
   RunThreads(4, [&](int t) {
@@ -204,7 +210,7 @@ TEST_P(ConcurrencyTest, FitRacingObserveLeavesAConsistentUnit) {
       v1::FitBoundariesRequest fit;
       fit.set_session_id(id);
       fit.set_unit("u");
-      EXPECT_TRUE(manager_->FitBoundaries(fit).ok());
+      EXPECT_TRUE(manager_->FitBoundaries(Principal::Anonymous(), fit).ok());
       return;
     }
     for (int i = 0; i < kCallsPerThread; ++i) {

@@ -61,19 +61,19 @@ class SessionManagerTest : public ::testing::Test {
     v1::CreateSessionRequest request;
     request.set_display_name("test");
     for (auto& u : units) *request.add_units() = u;
-    auto session = manager_->CreateSession(request);
+    auto session = manager_->CreateSession(Principal::Anonymous(), request);
     EXPECT_TRUE(session.ok()) << session.status();
     return session.ok() ? session->id() : "";
   }
 
   v1::Unit Get(const std::string& session, const std::string& unit) {
-    auto u = manager_->GetUnit(Ref(session, unit));
+    auto u = manager_->GetUnit(Principal::Anonymous(), Ref(session, unit));
     EXPECT_TRUE(u.ok()) << u.status();
     return u.ok() ? *u : v1::Unit();
   }
 
   std::string Snapshot(const std::string& session) {
-    auto s = manager_->GetSession(session);
+    auto s = manager_->GetSession(Principal::Anonymous(), session);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? s->SerializeAsString() : "";
   }
@@ -84,7 +84,8 @@ class SessionManagerTest : public ::testing::Test {
                                            const std::vector<float>& x) {
     TensorView view{std::move(shape), x.data(), static_cast<int64_t>(x.size())};
     std::vector<float> y(x.size());
-    return manager_->Observe(Ref(session, unit), view, y.data());
+    return manager_->Observe(Principal::Anonymous(), Ref(session, unit), view,
+                             y.data());
   }
 
   static v1::UnitRef Ref(const std::string& session, const std::string& unit) {
@@ -123,7 +124,7 @@ TEST_F(SessionManagerTest, CreateFillsDefaultsAndInitialReluShape) {
   v1::CreateSessionRequest request;
   request.set_display_name("resnet");
   *request.add_units() = Layer("a");
-  auto session = manager_->CreateSession(request);
+  auto session = manager_->CreateSession(Principal::Anonymous(), request);
   ASSERT_TRUE(session.ok()) << session.status();
   EXPECT_THAT(session->id(), MatchesRegex("[0-9a-f]{32}"));
   EXPECT_EQ(session->display_name(), "resnet");
@@ -157,7 +158,7 @@ TEST_F(SessionManagerTest, CreateFillsDefaultsAndInitialReluShape) {
     EXPECT_FLOAT_EQ(p.values(j), std::max(0.0f, -3.0f + 0.375f * j)) << j;
   }
 
-  auto other = manager_->CreateSession(request);
+  auto other = manager_->CreateSession(Principal::Anonymous(), request);
   ASSERT_TRUE(other.ok());
   EXPECT_NE(other->id(), session->id());
 }
@@ -173,7 +174,8 @@ TEST_F(SessionManagerTest, ChannelUnitHasOneInitialSetPerChannel) {
   EXPECT_EQ(unit.parameters().granularity(), v1::CHANNEL);
   EXPECT_EQ(unit.parameters().left_bound_size(), 3);
   EXPECT_EQ(unit.parameters().values_size(), 15);
-  auto params = manager_->GetUnitParameters(Ref(id, "c"));
+  auto params =
+      manager_->GetUnitParameters(Principal::Anonymous(), Ref(id, "c"));
   ASSERT_TRUE(params.ok()) << params.status();
   EXPECT_EQ(params->granularity, v1::CHANNEL);
   EXPECT_EQ(params->channel_axis, -1);
@@ -245,14 +247,14 @@ TEST_F(SessionManagerTest, InvalidConfigsNameTheFieldAndWriteNothing) {
     v1::UnitConfig c = Layer("bad");
     bad.edit(&c);
     *request.add_units() = c;
-    auto session = manager_->CreateSession(request);
+    auto session = manager_->CreateSession(Principal::Anonymous(), request);
     EXPECT_EQ(session.status().code(), absl::StatusCode::kInvalidArgument)
         << bad.what;
     EXPECT_THAT(session.status().message(), HasSubstr(bad.message)) << bad.what;
   }
-  EXPECT_EQ(manager_->ListSessions()->sessions_size(), 0);
+  EXPECT_EQ(manager_->ListSessions(Principal::Anonymous())->sessions_size(), 0);
   Reopen();
-  EXPECT_EQ(manager_->ListSessions()->sessions_size(), 0);
+  EXPECT_EQ(manager_->ListSessions(Principal::Anonymous())->sessions_size(), 0);
 }
 
 TEST_F(SessionManagerTest, UnknownSessionOrUnitIsNotFound) {
@@ -265,34 +267,144 @@ TEST_F(SessionManagerTest, UnknownSessionOrUnitIsNotFound) {
     EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
     EXPECT_EQ(s.message(), message);
   };
-  expect(manager_->GetSession("abc").status(), no_session);
-  expect(manager_->DeleteSession("abc"), no_session);
-  expect(manager_->GetUnit(Ref("abc", "a")).status(), no_session);
-  expect(manager_->GetUnit(Ref(id, "x")).status(), no_unit);
-  expect(manager_->GetUnitParameters(Ref(id, "x")).status(), no_unit);
+  expect(manager_->GetSession(Principal::Anonymous(), "abc").status(),
+         no_session);
+  expect(manager_->DeleteSession(Principal::Anonymous(), "abc"), no_session);
+  expect(manager_->GetUnit(Principal::Anonymous(), Ref("abc", "a")).status(),
+         no_session);
+  expect(manager_->GetUnit(Principal::Anonymous(), Ref(id, "x")).status(),
+         no_unit);
+  expect(manager_->GetUnitParameters(Principal::Anonymous(), Ref(id, "x"))
+             .status(),
+         no_unit);
   expect(Observe("abc", "a", {2}, {1, 2}).status(), no_session);
   expect(Observe(id, "x", {2}, {1, 2}).status(), no_unit);
   v1::FitBoundariesRequest fit;
   fit.set_session_id(id);
   fit.set_unit("x");
-  expect(manager_->FitBoundaries(fit).status(), no_unit);
+  expect(manager_->FitBoundaries(Principal::Anonymous(), fit).status(),
+         no_unit);
   fit.set_session_id("abc");
-  expect(manager_->FitBoundaries(fit).status(), no_session);
+  expect(manager_->FitBoundaries(Principal::Anonymous(), fit).status(),
+         no_session);
   v1::AddUnitRequest add;
   add.set_session_id("abc");
   *add.mutable_unit() = Layer("b");
-  expect(manager_->AddUnit(add).status(), no_session);
+  expect(manager_->AddUnit(Principal::Anonymous(), add).status(), no_session);
   v1::SampleCurveRequest curve;
   *curve.mutable_unit() = Ref(id, "x");
-  expect(manager_->SampleCurve(curve).status(), no_unit);
-  expect(manager_->ExportUnit(Ref(id, "x")).status(), no_unit);
-  auto exported = manager_->ExportUnit(Ref(id, "a"));
+  expect(manager_->SampleCurve(Principal::Anonymous(), curve).status(),
+         no_unit);
+  expect(manager_->ExportUnit(Principal::Anonymous(), Ref(id, "x")).status(),
+         no_unit);
+  auto exported = manager_->ExportUnit(Principal::Anonymous(), Ref(id, "a"));
   ASSERT_TRUE(exported.ok());
   v1::ImportUnitRequest import;
   import.set_session_id("abc");
   *import.mutable_export_() = *exported;
-  expect(manager_->ImportUnit(import).status(), no_session);
+  expect(manager_->ImportUnit(Principal::Anonymous(), import).status(),
+         no_session);
   EXPECT_EQ(Snapshot(id), before);
+}
+
+// A session belongs to its creator: to any other principal but an admin,
+// every call on it fails exactly as on a session that does not exist, and
+// changes nothing; ListSessions shows each principal its own.
+TEST_F(SessionManagerTest, SessionsAreSeenOnlyByTheirOwnerAndAdmins) {
+  const Principal alice{"alice", false};
+  const Principal bob{"bob", false};
+  const Principal root{"root", true};
+  v1::CreateSessionRequest create;
+  *create.add_units() = Layer("a");
+  auto created = manager_->CreateSession(alice, create);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->owner(), "alice");
+  const std::string id = created->id();
+  auto bobs = manager_->CreateSession(bob, create);
+  ASSERT_TRUE(bobs.ok()) << bobs.status();
+  const std::string before = Snapshot(id);
+
+  // Bob's view of alice's session and of one that does not exist.
+  for (const std::string& target : {id, std::string("no-such-session")}) {
+    SCOPED_TRACE(target);
+    const std::string hidden = absl::StrCat("session '", target, "' not found");
+    auto expect = [&](const absl::Status& s) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+      EXPECT_EQ(s.message(), hidden);
+    };
+    expect(manager_->GetSession(bob, target).status());
+    expect(manager_->DeleteSession(bob, target));
+    v1::AddUnitRequest add;
+    add.set_session_id(target);
+    *add.mutable_unit() = Layer("b");
+    expect(manager_->AddUnit(bob, add).status());
+    const std::vector<float> x = {1, 2};
+    std::vector<float> y(2);
+    expect(
+        manager_->Observe(bob, Ref(target, "a"), {{2}, x.data(), 2}, y.data())
+            .status());
+    expect(
+        manager_->BeginObserveStream(bob, Ref(target, "a"), {{2}, x.data(), 2})
+            .status());
+    v1::FitBoundariesRequest fit_boundaries;
+    fit_boundaries.set_session_id(target);
+    expect(manager_->FitBoundaries(bob, fit_boundaries).status());
+    expect(manager_->GetUnit(bob, Ref(target, "a")).status());
+    expect(manager_->GetUnit(bob, Ref(target, "zz")).status());
+    expect(manager_->GetUnitParameters(bob, Ref(target, "a")).status());
+    v1::SampleCurveRequest curve;
+    *curve.mutable_unit() = Ref(target, "a");
+    expect(manager_->SampleCurve(bob, curve).status());
+    expect(manager_->ExportUnit(bob, Ref(target, "a")).status());
+    v1::ImportUnitRequest import;
+    import.set_session_id(target);
+    *import.mutable_export_() = *manager_->ExportUnit(alice, Ref(id, "a"));
+    import.set_unit("c");
+    expect(manager_->ImportUnit(bob, import).status());
+    v1::TrainStepRequest step;
+    *step.mutable_unit() = Ref(target, "a");
+    expect(manager_->TrainStep(bob, step, nullptr));
+    v1::FitRequest fit;
+    *fit.mutable_unit() = Ref(target, "a");
+    expect(manager_
+               ->Fit(
+                   bob, fit, [] { return false; },
+                   [](const v1::FitProgress&) { return true; })
+               .status());
+    v1::ListRunsRequest runs;
+    runs.set_session_id(target);
+    expect(manager_->ListRuns(bob, runs).status());
+    v1::GetRunRequest run;
+    run.set_session_id(target);
+    run.set_run_id("run-000001");
+    expect(manager_->GetRun(bob, run).status());
+  }
+  EXPECT_EQ(Snapshot(id), before);
+
+  auto listed = [&](const Principal& caller) {
+    std::vector<std::string> ids;
+    auto list = manager_->ListSessions(caller);
+    EXPECT_TRUE(list.ok()) << list.status();
+    if (list.ok()) {
+      for (const v1::Session& s : list->sessions()) ids.push_back(s.id());
+    }
+    return ids;
+  };
+  EXPECT_THAT(listed(alice), ::testing::ElementsAre(id));
+  EXPECT_THAT(listed(bob), ::testing::ElementsAre(bobs->id()));
+  EXPECT_THAT(listed(root), ::testing::ElementsAre(id, bobs->id()));
+  EXPECT_THAT(listed(Principal::Anonymous()),
+              ::testing::ElementsAre(id, bobs->id()));
+  EXPECT_EQ(manager_->ListSessions(root)->sessions(0).owner(), "alice");
+
+  // The owner and admins act on it; the owner survives a restart.
+  EXPECT_TRUE(manager_->GetUnit(root, Ref(id, "a")).ok());
+  EXPECT_TRUE(manager_->GetUnit(alice, Ref(id, "a")).ok());
+  Reopen();
+  EXPECT_EQ(manager_->GetSession(alice, id)->session().owner(), "alice");
+  EXPECT_TRUE(manager_->DeleteSession(root, id).ok());
+  EXPECT_EQ(manager_->GetSession(alice, id).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(SessionManagerTest, AddUnitAppendsAndRefusesDuplicates) {
@@ -300,23 +412,23 @@ TEST_F(SessionManagerTest, AddUnitAppendsAndRefusesDuplicates) {
   v1::AddUnitRequest add;
   add.set_session_id(id);
   *add.mutable_unit() = Channel("b", 2);
-  auto unit = manager_->AddUnit(add);
+  auto unit = manager_->AddUnit(Principal::Anonymous(), add);
   ASSERT_TRUE(unit.ok()) << unit.status();
   EXPECT_EQ(unit->config().channels(), 2);
   EXPECT_EQ(unit->version(), 1);
 
   const std::string before = Snapshot(id);
   *add.mutable_unit() = Layer("a");
-  auto dup = manager_->AddUnit(add);
+  auto dup = manager_->AddUnit(Principal::Anonymous(), add);
   EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(dup.status().message(),
             absl::StrCat("unit 'a' already exists in session '", id, "'"));
   add.mutable_unit()->set_momentum(2);
-  EXPECT_EQ(manager_->AddUnit(add).status().code(),
+  EXPECT_EQ(manager_->AddUnit(Principal::Anonymous(), add).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Snapshot(id), before);
 
-  auto session = manager_->GetSession(id);
+  auto session = manager_->GetSession(Principal::Anonymous(), id);
   ASSERT_TRUE(session.ok());
   EXPECT_THAT(session->session().unit_names(),
               ::testing::ElementsAre("a", "b"));
@@ -325,14 +437,15 @@ TEST_F(SessionManagerTest, AddUnitAppendsAndRefusesDuplicates) {
 TEST_F(SessionManagerTest, DeleteSessionIsDurable) {
   const std::string keep = Create({Layer("a")});
   const std::string gone = Create({Layer("a")});
-  ASSERT_TRUE(manager_->DeleteSession(gone).ok());
-  EXPECT_EQ(manager_->GetSession(gone).status().code(),
+  ASSERT_TRUE(manager_->DeleteSession(Principal::Anonymous(), gone).ok());
+  EXPECT_EQ(manager_->GetSession(Principal::Anonymous(), gone).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(manager_->DeleteSession(gone).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->DeleteSession(Principal::Anonymous(), gone).code(),
+            absl::StatusCode::kNotFound);
   Reopen();
-  EXPECT_EQ(manager_->GetSession(gone).status().code(),
+  EXPECT_EQ(manager_->GetSession(Principal::Anonymous(), gone).status().code(),
             absl::StatusCode::kNotFound);
-  auto list = manager_->ListSessions();
+  auto list = manager_->ListSessions(Principal::Anonymous());
   ASSERT_TRUE(list.ok()) << list.status();
   ASSERT_EQ(list->sessions_size(), 1);
   EXPECT_EQ(list->sessions(0).id(), keep);
@@ -345,7 +458,8 @@ TEST_F(SessionManagerTest, ObserveOutputIsTheExactInitialShape) {
   const std::vector<float> x = Ramp(1000, -5, 0.01f);
   std::vector<float> y(x.size()), expected(x.size());
   TensorView view{{10, 100}, x.data(), 1000};
-  auto stats = manager_->Observe(Ref(id, "g"), view, y.data());
+  auto stats =
+      manager_->Observe(Principal::Anonymous(), Ref(id, "g"), view, y.data());
   ASSERT_TRUE(stats.ok()) << stats.status();
   auto gelu = engine_.Resolve("gelu", {});
   ASSERT_TRUE(gelu.ok());
@@ -399,16 +513,18 @@ TEST_F(SessionManagerTest, RestartRestoresEverySessionIdentically) {
   v1::FitBoundariesRequest fit;
   fit.set_session_id(a);
   fit.set_unit("l");
-  ASSERT_TRUE(manager_->FitBoundaries(fit).ok());
+  ASSERT_TRUE(manager_->FitBoundaries(Principal::Anonymous(), fit).ok());
   v1::AddUnitRequest add;
   add.set_session_id(b);
   *add.mutable_unit() = Channel("added", 2);
-  ASSERT_TRUE(manager_->AddUnit(add).ok());
+  ASSERT_TRUE(manager_->AddUnit(Principal::Anonymous(), add).ok());
 
-  const std::string list = manager_->ListSessions()->SerializeAsString();
+  const std::string list =
+      manager_->ListSessions(Principal::Anonymous())->SerializeAsString();
   const std::string snap_a = Snapshot(a), snap_b = Snapshot(b);
   Reopen();
-  EXPECT_EQ(manager_->ListSessions()->SerializeAsString(), list);
+  EXPECT_EQ(manager_->ListSessions(Principal::Anonymous())->SerializeAsString(),
+            list);
   EXPECT_EQ(Snapshot(a), snap_a);
   EXPECT_EQ(Snapshot(b), snap_b);
   // Still usable after the restart, continuing where it stopped.
@@ -422,7 +538,7 @@ TEST_F(SessionManagerTest, SampleCurveDefaultGridFollowsTheShape) {
   const std::string id = Create({Layer("r")});
   v1::SampleCurveRequest request;
   *request.mutable_unit() = Ref(id, "r");
-  auto curve = manager_->SampleCurve(request);
+  auto curve = manager_->SampleCurve(Principal::Anonymous(), request);
   ASSERT_TRUE(curve.ok()) << curve.status();
   ASSERT_EQ(curve->x_size(), 256);
   EXPECT_FLOAT_EQ(curve->x(0), -4.5f);  // [-3, 3] widened by 6 / 4
@@ -441,7 +557,7 @@ TEST_F(SessionManagerTest, SampleCurveSelectsChannelsAndValidates) {
   ASSERT_TRUE(Observe(id, "c", {2, 3}, {0, 10, -4, 2, 14, -2}).ok());
   v1::FitBoundariesRequest fit;
   fit.set_session_id(id);
-  ASSERT_TRUE(manager_->FitBoundaries(fit).ok());
+  ASSERT_TRUE(manager_->FitBoundaries(Principal::Anonymous(), fit).ok());
   const v1::Unit unit = Get(id, "c");
 
   v1::SampleCurveRequest request;
@@ -449,7 +565,7 @@ TEST_F(SessionManagerTest, SampleCurveSelectsChannelsAndValidates) {
   request.add_channels(2);
   request.add_channels(0);
   request.set_points(11);
-  auto curve = manager_->SampleCurve(request);
+  auto curve = manager_->SampleCurve(Principal::Anonymous(), request);
   ASSERT_TRUE(curve.ok()) << curve.status();
   ASSERT_EQ(curve->curves_size(), 2);
   EXPECT_EQ(curve->curves(0).channel(), 2);
@@ -465,25 +581,28 @@ TEST_F(SessionManagerTest, SampleCurveSelectsChannelsAndValidates) {
 
   request.set_x_min(1);
   request.set_x_max(2);
-  curve = manager_->SampleCurve(request);
+  curve = manager_->SampleCurve(Principal::Anonymous(), request);
   ASSERT_TRUE(curve.ok());
   EXPECT_EQ(curve->x(0), 1.0f);
   EXPECT_EQ(curve->x(10), 2.0f);
 
   request.set_x_min(3);
-  EXPECT_EQ(manager_->SampleCurve(request).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      manager_->SampleCurve(Principal::Anonymous(), request).status().code(),
+      absl::StatusCode::kInvalidArgument);
   request.clear_x_min();
   request.clear_x_max();
   request.set_points(1);
-  EXPECT_THAT(manager_->SampleCurve(request).status().message(),
-              HasSubstr("points: 1 is outside [2, 100000]"));
+  EXPECT_THAT(
+      manager_->SampleCurve(Principal::Anonymous(), request).status().message(),
+      HasSubstr("points: 1 is outside [2, 100000]"));
   request.set_points(100001);
-  EXPECT_EQ(manager_->SampleCurve(request).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      manager_->SampleCurve(Principal::Anonymous(), request).status().code(),
+      absl::StatusCode::kInvalidArgument);
   request.set_points(5);
   request.add_channels(3);
-  auto bad = manager_->SampleCurve(request);
+  auto bad = manager_->SampleCurve(Principal::Anonymous(), request);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(bad.status().message(), HasSubstr("channels[2]: 3 is outside"));
 }
@@ -496,8 +615,8 @@ TEST_F(SessionManagerTest, ExportImportRoundTripGivesIdenticalParameters) {
   ASSERT_TRUE(Observe(from, "c", {3, 2}, {0, 1, 2, 5, -1, 9}).ok());
   v1::FitBoundariesRequest fit;
   fit.set_session_id(from);
-  ASSERT_TRUE(manager_->FitBoundaries(fit).ok());
-  auto exported = manager_->ExportUnit(Ref(from, "c"));
+  ASSERT_TRUE(manager_->FitBoundaries(Principal::Anonymous(), fit).ok());
+  auto exported = manager_->ExportUnit(Principal::Anonymous(), Ref(from, "c"));
   ASSERT_TRUE(exported.ok()) << exported.status();
   EXPECT_EQ(exported->format_version(), 1);
 
@@ -506,7 +625,7 @@ TEST_F(SessionManagerTest, ExportImportRoundTripGivesIdenticalParameters) {
   request.set_session_id(to);
   *request.mutable_export_() = *exported;
   request.set_unit("copy");
-  auto imported = manager_->ImportUnit(request);
+  auto imported = manager_->ImportUnit(Principal::Anonymous(), request);
   ASSERT_TRUE(imported.ok()) << imported.status();
   const v1::Unit source = Get(from, "c");
   EXPECT_TRUE(
@@ -519,15 +638,15 @@ TEST_F(SessionManagerTest, ExportImportRoundTripGivesIdenticalParameters) {
   // The exported name clashes with "c" in the target session.
   request.clear_unit();
   const std::string before = Snapshot(to);
-  auto clash = manager_->ImportUnit(request);
+  auto clash = manager_->ImportUnit(Principal::Anonymous(), request);
   EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(Snapshot(to), before);
   request.set_replace(true);
-  auto replaced = manager_->ImportUnit(request);
+  auto replaced = manager_->ImportUnit(Principal::Anonymous(), request);
   ASSERT_TRUE(replaced.ok()) << replaced.status();
   EXPECT_EQ(replaced->version(), 2);
   EXPECT_EQ(replaced->config().granularity(), v1::CHANNEL);
-  auto session = manager_->GetSession(to);
+  auto session = manager_->GetSession(Principal::Anonymous(), to);
   ASSERT_TRUE(session.ok());
   EXPECT_THAT(session->session().unit_names(),
               ::testing::ElementsAre("c", "copy"));
@@ -539,7 +658,7 @@ TEST_F(SessionManagerTest, ExportImportRoundTripGivesIdenticalParameters) {
 TEST_F(SessionManagerTest, ImportValidatesEverything) {
   const std::string from = Create({Channel("c", 2)});
   ASSERT_TRUE(Observe(from, "c", {1, 2}, {1, 2}).ok());
-  auto good = manager_->ExportUnit(Ref(from, "c"));
+  auto good = manager_->ExportUnit(Principal::Anonymous(), Ref(from, "c"));
   ASSERT_TRUE(good.ok());
   const std::string to = Create({});
   const std::string before = Snapshot(to);
@@ -582,7 +701,7 @@ TEST_F(SessionManagerTest, ImportValidatesEverything) {
     request.set_session_id(to);
     *request.mutable_export_() = *good;
     c.edit(request.mutable_export_());
-    auto result = manager_->ImportUnit(request);
+    auto result = manager_->ImportUnit(Principal::Anonymous(), request);
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
         << c.what;
     EXPECT_THAT(result.status().message(), HasSubstr(c.message)) << c.what;
@@ -620,13 +739,13 @@ TEST_F(SessionManagerTest, MaxSessionsRefusesOneMoreUntilOneIsDeleted) {
   Create({});
   v1::CreateSessionRequest request;
   request.set_display_name("third");
-  auto refused = manager_->CreateSession(request);
+  auto refused = manager_->CreateSession(Principal::Anonymous(), request);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.status().message(),
               HasSubstr("max_sessions (2) reached"));
-  EXPECT_EQ(manager_->ListSessions()->sessions_size(), 2);
-  ASSERT_TRUE(manager_->DeleteSession(first).ok());
-  EXPECT_TRUE(manager_->CreateSession(request).ok());
+  EXPECT_EQ(manager_->ListSessions(Principal::Anonymous())->sessions_size(), 2);
+  ASSERT_TRUE(manager_->DeleteSession(Principal::Anonymous(), first).ok());
+  EXPECT_TRUE(manager_->CreateSession(Principal::Anonymous(), request).ok());
 }
 
 TEST_F(SessionManagerTest, MaxUnitsPerSessionOnCreateAddAndImport) {
@@ -635,39 +754,40 @@ TEST_F(SessionManagerTest, MaxUnitsPerSessionOnCreateAddAndImport) {
   Reopen(options);
   v1::CreateSessionRequest create;
   for (const char* name : {"a", "b", "c"}) *create.add_units() = Layer(name);
-  auto refused = manager_->CreateSession(create);
+  auto refused = manager_->CreateSession(Principal::Anonymous(), create);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(refused.status().message(),
             "units: 3 units exceed max_units_per_session (2)");
-  EXPECT_EQ(manager_->ListSessions()->sessions_size(), 0);
+  EXPECT_EQ(manager_->ListSessions(Principal::Anonymous())->sessions_size(), 0);
 
   const std::string id = Create({Layer("a")});
   v1::AddUnitRequest add;
   add.set_session_id(id);
   *add.mutable_unit() = Layer("b");
-  ASSERT_TRUE(manager_->AddUnit(add).ok());
+  ASSERT_TRUE(manager_->AddUnit(Principal::Anonymous(), add).ok());
   const std::string full = Snapshot(id);
   *add.mutable_unit() = Layer("c");
-  auto added = manager_->AddUnit(add);
+  auto added = manager_->AddUnit(Principal::Anonymous(), add);
   EXPECT_EQ(added.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(added.status().message(),
             absl::StrCat("session '", id,
                          "' holds max_units_per_session (2) units; create "
                          "another session"));
 
-  auto exported = manager_->ExportUnit(Ref(id, "a"));
+  auto exported = manager_->ExportUnit(Principal::Anonymous(), Ref(id, "a"));
   ASSERT_TRUE(exported.ok());
   v1::ImportUnitRequest import;
   import.set_session_id(id);
   *import.mutable_export_() = *exported;
   import.set_unit("c");
-  EXPECT_EQ(manager_->ImportUnit(import).status().code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(
+      manager_->ImportUnit(Principal::Anonymous(), import).status().code(),
+      absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(Snapshot(id), full);
   // Replacing a unit adds none, so a full session takes it.
   import.set_unit("b");
   import.set_replace(true);
-  EXPECT_TRUE(manager_->ImportUnit(import).ok());
+  EXPECT_TRUE(manager_->ImportUnit(Principal::Anonymous(), import).ok());
 }
 
 // Sets a session's stored update_time from another connection, as if
@@ -696,17 +816,17 @@ TEST_F(SessionManagerTest, ExpireIdleSessionsDeletesOnlyUnchangedOnes) {
   for (const std::string& id : {read, observed})
     Backdate(DbPath(), id, long_ago);
   // A read does not count as activity; an Observe does.
-  ASSERT_TRUE(manager_->GetSession(read).ok());
-  ASSERT_TRUE(manager_->GetUnit(Ref(read, "a")).ok());
+  ASSERT_TRUE(manager_->GetSession(Principal::Anonymous(), read).ok());
+  ASSERT_TRUE(manager_->GetUnit(Principal::Anonymous(), Ref(read, "a")).ok());
   ASSERT_TRUE(Observe(observed, "a", {2}, {1, -1}).ok());
 
   auto expired = manager_->ExpireIdleSessions();
   ASSERT_TRUE(expired.ok()) << expired.status();
   EXPECT_EQ(*expired, 1);
-  EXPECT_EQ(manager_->GetSession(read).status().code(),
+  EXPECT_EQ(manager_->GetSession(Principal::Anonymous(), read).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_TRUE(manager_->GetSession(fresh).ok());
-  EXPECT_TRUE(manager_->GetSession(observed).ok());
+  EXPECT_TRUE(manager_->GetSession(Principal::Anonymous(), fresh).ok());
+  EXPECT_TRUE(manager_->GetSession(Principal::Anonymous(), observed).ok());
 }
 
 TEST_F(SessionManagerTest, WithoutTtlNothingExpires) {
@@ -715,7 +835,7 @@ TEST_F(SessionManagerTest, WithoutTtlNothingExpires) {
   auto expired = manager_->ExpireIdleSessions();
   ASSERT_TRUE(expired.ok());
   EXPECT_EQ(*expired, 0);
-  EXPECT_TRUE(manager_->GetSession(id).ok());
+  EXPECT_TRUE(manager_->GetSession(Principal::Anonymous(), id).ok());
 }
 
 }  // namespace

@@ -49,7 +49,7 @@ class RealignmentTest : public ::testing::Test {
   std::string Create(std::vector<v1::UnitConfig> units) {
     v1::CreateSessionRequest request;
     for (auto& u : units) *request.add_units() = u;
-    auto session = manager_->CreateSession(request);
+    auto session = manager_->CreateSession(Principal::Anonymous(), request);
     EXPECT_TRUE(session.ok()) << session.status();
     return session.ok() ? session->id() : "";
   }
@@ -62,13 +62,13 @@ class RealignmentTest : public ::testing::Test {
   }
 
   v1::Unit Get(const std::string& session, const std::string& unit) {
-    auto u = manager_->GetUnit(Ref(session, unit));
+    auto u = manager_->GetUnit(Principal::Anonymous(), Ref(session, unit));
     EXPECT_TRUE(u.ok()) << u.status();
     return u.ok() ? *u : v1::Unit();
   }
 
   std::string Snapshot(const std::string& session) {
-    auto s = manager_->GetSession(session);
+    auto s = manager_->GetSession(Principal::Anonymous(), session);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? s->SerializeAsString() : "";
   }
@@ -79,7 +79,8 @@ class RealignmentTest : public ::testing::Test {
                                            const std::vector<float>& x) {
     TensorView view{shape, x.data(), static_cast<int64_t>(x.size())};
     std::vector<float> y(x.size());
-    return manager_->Observe(Ref(session, unit), view, y.data());
+    return manager_->Observe(Principal::Anonymous(), Ref(session, unit), view,
+                             y.data());
   }
 
   absl::StatusOr<v1::FitBoundariesResponse> Fit(
@@ -89,7 +90,7 @@ class RealignmentTest : public ::testing::Test {
     request.set_session_id(session);
     request.set_unit(unit);
     if (k.has_value()) request.set_sigma_multiplier(*k);
-    return manager_->FitBoundaries(request);
+    return manager_->FitBoundaries(Principal::Anonymous(), request);
   }
 
   // What the initial shape gives through the baseline kernels.
@@ -248,7 +249,8 @@ TEST_F(RealignmentTest, RealignsEachChannelToMuPlusMinusKSigma) {
               .ok());
     }
     // Evaluate during phase I runs the initial parameters.
-    auto during = manager_->GetUnitParameters(Ref(id, "c"));
+    auto during =
+        manager_->GetUnitParameters(Principal::Anonymous(), Ref(id, "c"));
     ASSERT_TRUE(during.ok());
     EXPECT_EQ(during->params.left_bound,
               std::vector<float>(initial.left_bound().begin(),
@@ -278,7 +280,8 @@ TEST_F(RealignmentTest, RealignsEachChannelToMuPlusMinusKSigma) {
     // Channel 3 lies entirely above 0, so relu's slope is 1 on both ends.
     EXPECT_EQ(after.parameters().left_slope(3), 1.0f);
     EXPECT_EQ(after.parameters().left_slope(0), 0.0f);
-    auto fitted = manager_->GetUnitParameters(Ref(id, "c"));
+    auto fitted =
+        manager_->GetUnitParameters(Principal::Anonymous(), Ref(id, "c"));
     ASSERT_TRUE(fitted.ok());
     EXPECT_EQ(fitted->params.left_bound[2], b.left_bound(2));
   }
@@ -313,7 +316,7 @@ TEST_F(RealignmentTest, MinWidthFloorCentresOnMu) {
   const v1::RunningStats narrow_stats = Get(id, "narrow").stats();
   v1::FitBoundariesRequest all;
   all.set_session_id(id);
-  auto fit = manager_->FitBoundaries(all);
+  auto fit = manager_->FitBoundaries(Principal::Anonymous(), all);
   ASSERT_TRUE(fit.ok()) << fit.status();
   ASSERT_EQ(fit->units_size(), 2);
   EXPECT_EQ(fit->units(0).left_bound(0), static_cast<float>(1.5 - 0.005));

@@ -118,7 +118,7 @@ constexpr int64_t kNoLimit = 1000;
 
 SessionRow Session(const std::string& id, int64_t t) {
   return {id, "display " + id, absl::FromUnixNanos(t),
-          absl::FromUnixNanos(t + 1)};
+          absl::FromUnixNanos(t + 1), "owner-" + id};
 }
 
 UnitRow Unit(const std::string& name, int64_t position, int64_t version) {
@@ -162,7 +162,7 @@ absl::Status PutUnits(SessionStore& store, const std::string& session,
 TEST_P(StoreTest, OpenCreatesTheSchemaWithItsVersion) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(SchemaVersion(), GetParam() == Backend::kSqlite ? "3" : "1");
+  EXPECT_EQ(SchemaVersion(), GetParam() == Backend::kSqlite ? "4" : "2");
   auto all = store->ListSessions();
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_TRUE(all->empty());
@@ -200,6 +200,7 @@ TEST_P(StoreTest, RoundTripsAcrossReopen) {
     EXPECT_EQ(s2->session.display_name, "display s2");
     EXPECT_EQ(s2->session.create_time, absl::FromUnixNanos(200));
     EXPECT_EQ(s2->session.update_time, absl::FromUnixNanos(999));
+    EXPECT_EQ(s2->session.owner, "owner-s2");
     ASSERT_EQ(s2->units.size(), 3u);  // ordered by position
     ExpectUnitEq(s2->units[0], Unit("b", 0, 1));
     ExpectUnitEq(s2->units[1], Unit("a", 1, 2));
@@ -211,6 +212,57 @@ TEST_P(StoreTest, RoundTripsAcrossReopen) {
   EXPECT_FALSE(store->GetUnit("s2", "zz")->has_value());
   EXPECT_FALSE(store->GetUnit("nope", "a")->has_value());
   EXPECT_FALSE(store->GetSession("nope")->has_value());
+  auto row = store->GetSessionRow("s2");
+  ASSERT_TRUE(row.ok() && row->has_value()) << row.status();
+  EXPECT_EQ((*row)->owner, "owner-s2");
+  EXPECT_EQ((*row)->display_name, "display s2");
+  EXPECT_EQ((*row)->update_time, absl::FromUnixNanos(999));
+  EXPECT_FALSE(store->GetSessionRow("nope")->has_value());
+}
+
+// A store from before owners (SQLite version 3, PostgreSQL version 1) is
+// migrated when opened: its sessions keep everything and belong to "".
+TEST_P(StoreTest, MigrationGivesEarlierSessionsTheAnonymousOwner) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(
+        store->CreateSession(Session("old", 7), {Unit("a", 0, 3)}, kNoLimit)
+            .ok());
+  }
+  // Take the file or database back to the schema before owners.
+  if (GetParam() == Backend::kSqlite) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(target_.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db,
+                           "ALTER TABLE sessions DROP COLUMN owner; "
+                           "PRAGMA user_version = 3;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  } else {
+    ASSERT_TRUE(
+        cluster_->Query(db_, "ALTER TABLE sessions DROP COLUMN owner").ok());
+    ASSERT_TRUE(
+        cluster_->Query(db_, "DELETE FROM actlab_schema WHERE version = 2")
+            .ok());
+  }
+  ASSERT_EQ(QueryText("SELECT count(*) FROM sessions"), "1");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(SchemaVersion(), GetParam() == Backend::kSqlite ? "4" : "2");
+  auto old = store->GetSession("old");
+  ASSERT_TRUE(old.ok() && old->has_value()) << old.status();
+  EXPECT_EQ((*old)->session.owner, "");
+  EXPECT_EQ((*old)->session.display_name, "display old");
+  ASSERT_EQ((*old)->units.size(), 1u);
+  ExpectUnitEq((*old)->units[0], Unit("a", 0, 3));
+  ASSERT_TRUE(store->CreateSession(Session("new", 8), {}, kNoLimit).ok());
+  auto all = store->ListSessions();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].session.owner, "");
+  EXPECT_EQ((*all)[1].session.owner, "owner-new");
 }
 
 TEST_P(StoreTest, UpdateWithoutSessionTimeLeavesSessionRow) {
@@ -550,12 +602,12 @@ TEST_F(SqliteFileTest, RefusesNewerSchema) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(
-      sqlite3_exec(db, "PRAGMA user_version = 4", nullptr, nullptr, nullptr),
+      sqlite3_exec(db, "PRAGMA user_version = 5", nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);
   auto store = SqliteStore::Open(path_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(store.status().message(), HasSubstr("schema version 4"));
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 5"));
 }
 
 // --- PostgreSQL only: the server and the connections. ---
@@ -580,10 +632,10 @@ class PostgresOnlyTest : public ::testing::Test {
 TEST_F(PostgresOnlyTest, RefusesNewerSchema) {
   ASSERT_TRUE(PostgresStore::Open(url_, 1).ok());
   ASSERT_TRUE(
-      cluster_->Query(db_, "INSERT INTO actlab_schema VALUES (2)").ok());
+      cluster_->Query(db_, "INSERT INTO actlab_schema VALUES (3)").ok());
   auto store = PostgresStore::Open(url_, 1);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(store.status().message(), HasSubstr("schema version 2"));
+  EXPECT_THAT(store.status().message(), HasSubstr("schema version 3"));
 }
 
 TEST_F(PostgresOnlyTest, LostConnectionsAreReopened) {

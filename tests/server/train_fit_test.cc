@@ -160,18 +160,19 @@ TEST_F(TrainFitTest, DomainsAndSampleTargets) {
   EXPECT_THAT(refused.status().message(), HasSubstr("no observed batches"));
   v1::CreateSessionRequest create;
   create.add_units()->set_name("act");
-  auto observed = manager_->CreateSession(create);
+  auto observed = manager_->CreateSession(Principal::Anonymous(), create);
   ASSERT_TRUE(observed.ok());
   std::vector<float> batch(1000);
   for (int i = 0; i < 1000; ++i) batch[i] = 1.0f + 2.0f * ((i % 2) ? 1 : -1);
   std::vector<float> out(batch.size());
   ASSERT_TRUE(manager_
-                  ->Observe(Ref(observed->id()), {{1000}, batch.data(), 1000},
-                            out.data())
+                  ->Observe(Principal::Anonymous(), Ref(observed->id()),
+                            {{1000}, batch.data(), 1000}, out.data())
                   .ok());
   v1::FitBoundariesRequest fit_boundaries;
   fit_boundaries.set_session_id(observed->id());
-  ASSERT_TRUE(manager_->FitBoundaries(fit_boundaries).ok());
+  ASSERT_TRUE(
+      manager_->FitBoundaries(Principal::Anonymous(), fit_boundaries).ok());
   *request.mutable_unit() = Ref(observed->id());
   summary = Fit(request);
   ASSERT_TRUE(summary.ok()) << summary.status();
@@ -213,7 +214,7 @@ TEST_F(TrainFitTest, InvalidFitsChangeNothing) {
   const std::string session = CreateFixed(16, 2);
   v1::CreateSessionRequest create;
   create.add_units()->set_name("act");
-  auto statistics = manager_->CreateSession(create);
+  auto statistics = manager_->CreateSession(Principal::Anonymous(), create);
   ASSERT_TRUE(statistics.ok());
   const std::string before = Get(session).SerializeAsString();
 
@@ -278,7 +279,8 @@ TEST_F(TrainFitTest, CancelledFitPersistsItsLastCompletedStep) {
   int64_t last_reported = 0;
   int progress_messages = 0;
   auto summary = manager_->Fit(
-      request, [&] { return Clock::now() >= cancel_at; },
+      Principal::Anonymous(), request,
+      [&] { return Clock::now() >= cancel_at; },
       [&](const v1::FitProgress& progress) {
         EXPECT_GT(progress.step(), last_reported);
         EXPECT_EQ(progress.steps(), 1000000);
@@ -319,7 +321,7 @@ TEST_F(TrainFitTest, ProgressReturningFalseCancels) {
   v1::FitRequest request = GeluFit(session, 1000000);
   request.set_progress_interval_ms(20);
   auto summary = manager_->Fit(
-      request, [] { return false; },
+      Principal::Anonymous(), request, [] { return false; },
       [](const v1::FitProgress&) { return false; });
   EXPECT_EQ(summary.status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(Get(session).training_steps(), Runs(session)[0].steps());
@@ -334,7 +336,7 @@ TEST_F(TrainFitTest, UnitChangedDuringFitAbortsIt) {
   bool stepped = false;
   PwluParams after_step;
   auto summary = manager_->Fit(
-      request, [] { return false; },
+      Principal::Anonymous(), request, [] { return false; },
       [&](const v1::FitProgress&) {
         if (!stepped) {
           // No lock is held between steps: this neither blocks nor waits.
@@ -372,7 +374,7 @@ TEST_F(TrainFitTest, FitCheckpointsKeepTheSessionFromExpiring) {
   std::optional<int64_t> steps_when_backdated;
   absl::StatusOr<int64_t> expired = -1;
   auto summary = manager_->Fit(
-      request, [] { return false; },
+      Principal::Anonymous(), request, [] { return false; },
       [&](const v1::FitProgress&) {
         const std::vector<v1::Run> runs = Runs(session);
         if (runs.empty()) return false;
@@ -397,7 +399,7 @@ TEST_F(TrainFitTest, FitCheckpointsKeepTheSessionFromExpiring) {
   EXPECT_EQ(summary.status().code(), absl::StatusCode::kCancelled);
   ASSERT_TRUE(expired.ok()) << expired.status();
   EXPECT_EQ(*expired, 0);
-  EXPECT_TRUE(manager_->GetSession(session).ok());
+  EXPECT_TRUE(manager_->GetSession(Principal::Anonymous(), session).ok());
 }
 
 TEST_F(TrainFitTest, OfTwoConcurrentFitsOneAbortsAndReadsNeverBlock) {
@@ -407,12 +409,13 @@ TEST_F(TrainFitTest, OfTwoConcurrentFitsOneAbortsAndReadsNeverBlock) {
   auto fit = [&](int i) {
     v1::FitRequest request = GeluFit(session, 1000000);
     request.set_seed(i);
-    codes[i] = manager_
-                   ->Fit(
-                       request, [&] { return stop.load(); },
-                       [](const v1::FitProgress&) { return true; })
-                   .status()
-                   .code();
+    codes[i] =
+        manager_
+            ->Fit(
+                Principal::Anonymous(), request, [&] { return stop.load(); },
+                [](const v1::FitProgress&) { return true; })
+            .status()
+            .code();
   };
   std::thread first(fit, 0), second(fit, 1);
   const Clock::time_point start = Clock::now();
@@ -444,7 +447,7 @@ TEST_F(TrainFitTest, RunsAreListedFetchedAndDeletedWithTheSession) {
   add.set_session_id(session);
   add.mutable_unit()->set_name("other");
   add.mutable_unit()->set_fixed_bounds(true);
-  ASSERT_TRUE(manager_->AddUnit(add).ok());
+  ASSERT_TRUE(manager_->AddUnit(Principal::Anonymous(), add).ok());
   ASSERT_TRUE(Fit(GeluFit(session, 50)).ok());
   v1::TrainStepRequest step = StepRequest(session, {1}, {0.5f}, {1.0f});
   step.mutable_unit()->set_unit("other");
@@ -453,14 +456,14 @@ TEST_F(TrainFitTest, RunsAreListedFetchedAndDeletedWithTheSession) {
   v1::ListRunsRequest list;
   list.set_session_id(session);
   list.set_unit("other");
-  auto other = manager_->ListRuns(list);
+  auto other = manager_->ListRuns(Principal::Anonymous(), list);
   ASSERT_TRUE(other.ok()) << other.status();
   ASSERT_EQ(other->runs_size(), 1);
   EXPECT_EQ(other->runs(0).id(), "run-000002");
   EXPECT_EQ(other->runs(0).unit(), "other");
   EXPECT_EQ(other->runs(0).session_id(), session);
   list.set_unit("nope");
-  EXPECT_EQ(manager_->ListRuns(list).status().code(),
+  EXPECT_EQ(manager_->ListRuns(Principal::Anonymous(), list).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(Run(session, "run-000009").status().code(),
             absl::StatusCode::kNotFound);
@@ -473,10 +476,10 @@ TEST_F(TrainFitTest, RunsAreListedFetchedAndDeletedWithTheSession) {
   ASSERT_TRUE(Fit(GeluFit(session, 5)).ok());
   EXPECT_EQ(Runs(session).back().id(), "run-000003");
   EXPECT_EQ(Query("SELECT count(*) FROM runs"), "3");
-  ASSERT_TRUE(manager_->DeleteSession(session).ok());
+  ASSERT_TRUE(manager_->DeleteSession(Principal::Anonymous(), session).ok());
   EXPECT_EQ(Query("SELECT count(*) FROM runs"), "0");
   list.clear_unit();
-  EXPECT_EQ(manager_->ListRuns(list).status().code(),
+  EXPECT_EQ(manager_->ListRuns(Principal::Anonymous(), list).status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -485,13 +488,13 @@ TEST_F(TrainFitTest, ImportClosesTheOpenRunAndResetsTheOptimizer) {
   v1::TrainStepRequest step = StepRequest(session, {1}, {0.5f}, {1.0f});
   step.mutable_optimizer()->set_kind(v1::OptimizerSettings::SGD);
   ASSERT_TRUE(Step(step).ok());
-  auto exported = manager_->ExportUnit(Ref(session));
+  auto exported = manager_->ExportUnit(Principal::Anonymous(), Ref(session));
   ASSERT_TRUE(exported.ok());
   v1::ImportUnitRequest import;
   import.set_session_id(session);
   *import.mutable_export_() = *exported;
   import.set_replace(true);
-  ASSERT_TRUE(manager_->ImportUnit(import).ok());
+  ASSERT_TRUE(manager_->ImportUnit(Principal::Anonymous(), import).ok());
   ASSERT_EQ(Runs(session)[0].state(), v1::Run::COMPLETED);
   auto response = Step(StepRequest(session, {1}, {0.5f}, {1.0f}));
   ASSERT_TRUE(response.ok());
@@ -581,21 +584,21 @@ TEST_F(TrainFitTest, WithALeaseOnlyFitsPastItAreClosedOnOpen) {
   EXPECT_THAT(runs[1].message(), HasSubstr("server stopped"));
 }
 
-// A file of schema version 1 (this server's tables minus runs and the run
-// counter, which is all version 1 had) is migrated on open and keeps its
-// sessions.
+// A file of schema version 1 (this server's tables minus runs, the run
+// counter and the owner, which is all version 1 had) is migrated on open and
+// keeps its sessions.
 TEST_F(TrainFitTest, MigratesSchemaVersion1) {
   const std::string session = CreateFixed(16);
   const std::string unit = Get(session).SerializeAsString();
   manager_.reset();
   Exec(
       "DROP TABLE runs; ALTER TABLE sessions DROP COLUMN last_run_sequence; "
-      "PRAGMA user_version = 1;");
+      "ALTER TABLE sessions DROP COLUMN owner; PRAGMA user_version = 1;");
   ASSERT_EQ(Query("PRAGMA user_version"), "1");
   ASSERT_EQ(Query("SELECT count(*) FROM sqlite_master WHERE name = 'runs'"),
             "0");
   Reopen();
-  EXPECT_EQ(Query("PRAGMA user_version"), "3");
+  EXPECT_EQ(Query("PRAGMA user_version"), "4");
   EXPECT_EQ(Get(session).SerializeAsString(), unit);
   EXPECT_TRUE(Runs(session).empty());
   ASSERT_TRUE(Step(StepRequest(session, {1}, {0.5f}, {1.0f})).ok());

@@ -344,7 +344,7 @@ TEST_F(TrainTest, BadCallsChangeNothing) {
   const std::string session = CreateFixed(16, 4);
   v1::CreateSessionRequest phase_one;
   phase_one.add_units()->set_name("act");
-  auto statistics = manager_->CreateSession(phase_one);
+  auto statistics = manager_->CreateSession(Principal::Anonymous(), phase_one);
   ASSERT_TRUE(statistics.ok());
   const std::vector<float> x = Inputs(24, 16, 8), dy = Upstream(24, 9);
   ASSERT_TRUE(Step(StepRequest(session, {2, 4, 3}, x, dy)).ok());
@@ -397,7 +397,8 @@ TEST_F(TrainTest, BadCallsChangeNothing) {
   cases.back().request.mutable_optimizer()->set_learning_rate(1e300);
   for (const Case& c : cases) {
     v1::TrainStepResponse response;
-    absl::Status status = manager_->TrainStep(c.request, &response);
+    absl::Status status =
+        manager_->TrainStep(Principal::Anonymous(), c.request, &response);
     EXPECT_EQ(status.code(), c.code) << status;
     EXPECT_THAT(std::string(status.message()), HasSubstr(c.message));
   }

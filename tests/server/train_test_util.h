@@ -63,13 +63,13 @@ class TrainTest : public ::testing::Test {
       unit->set_granularity(v1::CHANNEL);
       unit->set_channels(channels);
     }
-    auto session = manager_->CreateSession(request);
+    auto session = manager_->CreateSession(Principal::Anonymous(), request);
     EXPECT_TRUE(session.ok()) << session.status();
     return session.ok() ? session->id() : "";
   }
 
   v1::Unit Get(const std::string& session, const std::string& unit = "act") {
-    auto u = manager_->GetUnit(Ref(session, unit));
+    auto u = manager_->GetUnit(Principal::Anonymous(), Ref(session, unit));
     EXPECT_TRUE(u.ok()) << u.status();
     return u.ok() ? *u : v1::Unit();
   }
@@ -81,7 +81,7 @@ class TrainTest : public ::testing::Test {
   std::vector<v1::Run> Runs(const std::string& session) {
     v1::ListRunsRequest request;
     request.set_session_id(session);
-    auto runs = manager_->ListRuns(request);
+    auto runs = manager_->ListRuns(Principal::Anonymous(), request);
     EXPECT_TRUE(runs.ok()) << runs.status();
     if (!runs.ok()) return {};
     return {runs->runs().begin(), runs->runs().end()};
@@ -92,7 +92,7 @@ class TrainTest : public ::testing::Test {
     v1::GetRunRequest request;
     request.set_session_id(session);
     request.set_run_id(run_id);
-    return manager_->GetRun(request);
+    return manager_->GetRun(Principal::Anonymous(), request);
   }
 
   static v1::UnitRef Ref(const std::string& session,
@@ -134,7 +134,8 @@ class TrainTest : public ::testing::Test {
   absl::StatusOr<v1::TrainStepResponse> Step(
       const v1::TrainStepRequest& request) {
     v1::TrainStepResponse response;
-    absl::Status status = manager_->TrainStep(request, &response);
+    absl::Status status =
+        manager_->TrainStep(Principal::Anonymous(), request, &response);
     if (!status.ok()) return status;
     return response;
   }
@@ -152,7 +153,7 @@ class TrainTest : public ::testing::Test {
 
   absl::StatusOr<v1::FitSummary> Fit(const v1::FitRequest& request) {
     return manager_->Fit(
-        request, [] { return false; },
+        Principal::Anonymous(), request, [] { return false; },
         [](const v1::FitProgress&) { return true; });
   }
 
