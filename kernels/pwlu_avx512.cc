@@ -3,14 +3,16 @@
 // AVX-512 PWLU kernels. Compiled with AVX-512 flags (kernels/CMakeLists.txt);
 // only reached after PwluIsaSupported(PwluIsa::kAvx512).
 //
-// Forward. "regtable" (N + 2 <= 32) and "regtable64" (N <= 64) keep the
+// Forward. "regtable" (N <= 30) and "regtable64" (N <= 64) keep the
 // base-point tables (pwlu_kernels.h) in one, two or four zmm registers per
-// table: one FMA, a clamp and a rounding conversion give the region, three
-// permutexvar / permutex2var lookups, a subtraction and an FMA the value
-// (9 vector ops; the lerp form took 12). Four registers add a blend on bit 5
-// of the index per lookup; for N + 2 > 64 the registers hold the N interval
-// entries and the tails come from two exact compares on x. "gather" reads
-// the lerp tables with vgatherdps for any N: two gathers instead of three.
+// table: one FMA, a one-sided clamp and an unsigned rounding conversion
+// give the region, three permutexvar / permutex2var lookups, a subtraction
+// and an FMA the value (8 vector ops; the two-sided clamp took 9, ~6.4
+// against ~5.9 cycles per 16 elements here, and the lerp form 12). Four
+// registers add a blend on bit 5 of the index per lookup; for N > 61 the
+// registers hold the N interval entries and the tails come from two exact
+// compares on x. "gather" reads the lerp tables with vgatherdps for any N:
+// two gathers instead of three.
 //
 // Backward classifies regions with exact compares (x == B_L is interior,
 // x == B_R the right tail), writes dx, and stages each vector's regions (16
@@ -69,9 +71,19 @@ constexpr int kHistogramFloats = 4 * 2 * kMaxStride;
 template <int kRegs>
 class RegisterTable {
  public:
-  // Tables are padded to at least 32 entries, 64 beyond 32 (PwluTableStride).
+  // Tables are padded to at least 32 entries, 64 beyond 31 (PwluTableStride).
   explicit RegisterTable(const float* t) {
     for (int j = 0; j < kLoaded; ++j) t_[j] = _mm512_loadu_ps(t + j * kLanes);
+  }
+
+  // The table with entry 0 also in the last entry (16 kRegs - 1), where an
+  // index of all ones lands.
+  static RegisterTable WithLeftInLast(const float* t) {
+    RegisterTable table(t);
+    __m512& last = table.t_[kRegs - 1];
+    last = _mm512_mask_mov_ps(last, static_cast<__mmask16>(1u << (kLanes - 1)),
+                              _mm512_set1_ps(t[0]));
+    return table;
   }
 
   __m512 operator()(__m512i r) const {
@@ -137,14 +149,20 @@ class LerpForward {
 
 // The base-point form (pwlu_kernels.h): one FMA, a clamp and a rounding
 // conversion give the region, three lookups, a subtraction and an FMA the
-// value. kClamp bounds x for flat tails.
-template <class Table, bool kClamp>
+// value. The clamp is only from above: converted to unsigned, every t < 0
+// is out of range and becomes all ones (the integer indefinite), whose low
+// bits index the last table entry, a copy of the left tail's. Regions 0 to
+// N + 1 and that copy fit 16 kRegs entries for N <= 16 kRegs - 3. kClamp
+// bounds x for flat tails.
+template <int kRegs, bool kClamp>
 class BaseForward {
  public:
+  static constexpr int kMaxIntervals = 16 * kRegs - 3;
+
   explicit BaseForward(const PwluUnitTable& t)
-      : p_(t.base_p),
-        y_(t.base_y),
-        k_(t.base_k),
+      : p_(RegisterTable<kRegs>::WithLeftInLast(t.base_p)),
+        y_(RegisterTable<kRegs>::WithLeftInLast(t.base_y)),
+        k_(RegisterTable<kRegs>::WithLeftInLast(t.base_k)),
         scale_(_mm512_set1_ps(t.base_scale)),
         offset_(_mm512_set1_ps(t.base_offset)),
         low_(_mm512_set1_ps(t.x_low)),
@@ -156,20 +174,19 @@ class BaseForward {
       // max / min return their second operand for NaN: NaN stays NaN.
       x = _mm512_min_ps(high_, _mm512_max_ps(low_, x));
     }
-    __m512 t = _mm512_fmadd_ps(x, scale_, offset_);
-    // NaN t becomes region 0; x - p keeps the NaN.
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), last_);
+    // NaN t becomes the right tail's region; x - p keeps the NaN.
+    const __m512 t = _mm512_min_ps(_mm512_fmadd_ps(x, scale_, offset_), last_);
     const __m512i r =
-        _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        _mm512_cvt_roundps_epu32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     return _mm512_fmadd_ps(k_(r), _mm512_sub_ps(x, p_(r)), y_(r));
   }
 
  private:
-  Table p_, y_, k_;
+  RegisterTable<kRegs> p_, y_, k_;
   __m512 scale_, offset_, low_, high_, last_;
 };
 
-// BaseForward for N + 2 > 64 <= N + 2 (N <= 64): four-register tables of
+// BaseForward for N > 61 (N <= 64): four-register tables of
 // the N interval entries (1..N), the tails from exact compares on x
 // (x < B_L left, x >= B_R right, neither for NaN).
 template <bool kClamp>
@@ -626,20 +643,28 @@ void PwluBuildBaseTablesAvx512(int intervals, double left, double step,
   }
 }
 
+namespace {
+
+template <int kRegs>
+void ForwardBase(const PwluUnitTable& table, const float* x, float* y,
+                 int64_t n) {
+  if (table.x_low != -__builtin_inff() || table.x_high != __builtin_inff()) {
+    ForwardLoop<BaseForward<kRegs, true>>(table, x, y, n);
+  } else {
+    ForwardLoop<BaseForward<kRegs, false>>(table, x, y, n);
+  }
+}
+
+}  // namespace
+
 void PwluForwardAvx512RegTable(const PwluUnitTable& table, const float* x,
                                float* y, int64_t n) {
-  const bool clamp =
-      table.x_low != -__builtin_inff() || table.x_high != __builtin_inff();
-  if (table.intervals + 2 <= kLanes) {
-    if (clamp) {
-      ForwardLoop<BaseForward<RegisterTable<1>, true>>(table, x, y, n);
-    } else {
-      ForwardLoop<BaseForward<RegisterTable<1>, false>>(table, x, y, n);
-    }
-  } else if (clamp) {
-    ForwardLoop<BaseForward<RegisterTable<2>, true>>(table, x, y, n);
+  if (table.intervals <= BaseForward<1, false>::kMaxIntervals) {
+    ForwardBase<1>(table, x, y, n);
+  } else if (table.intervals <= BaseForward<2, false>::kMaxIntervals) {
+    ForwardBase<2>(table, x, y, n);
   } else {
-    ForwardLoop<BaseForward<RegisterTable<2>, false>>(table, x, y, n);
+    ForwardBase<4>(table, x, y, n);
   }
 }
 
@@ -660,23 +685,13 @@ void PwluBackwardAvx512RegTable(const PwluUnitTable& table, const float* x,
 
 void PwluForwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
                                  float* y, int64_t n) {
-  // Tables of up to 32 entries are padded to 32 only: two registers.
-  if (table.intervals + 2 <= 2 * kLanes) {
+  if (table.intervals <= BaseForward<4, false>::kMaxIntervals) {
     PwluForwardAvx512RegTable(table, x, y, n);
-    return;
-  }
-  const bool clamp =
-      table.x_low != -__builtin_inff() || table.x_high != __builtin_inff();
-  if (table.intervals + 2 > 4 * kLanes) {
-    if (clamp) {
-      ForwardLoop<BaseForwardTails<true>>(table, x, y, n);
-    } else {
-      ForwardLoop<BaseForwardTails<false>>(table, x, y, n);
-    }
-  } else if (clamp) {
-    ForwardLoop<BaseForward<RegisterTable<4>, true>>(table, x, y, n);
+  } else if (table.x_low != -__builtin_inff() ||
+             table.x_high != __builtin_inff()) {
+    ForwardLoop<BaseForwardTails<true>>(table, x, y, n);
   } else {
-    ForwardLoop<BaseForward<RegisterTable<4>, false>>(table, x, y, n);
+    ForwardLoop<BaseForwardTails<false>>(table, x, y, n);
   }
 }
 
