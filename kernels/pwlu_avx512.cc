@@ -448,6 +448,8 @@ void AddPairs(const uint16_t* region, const float* pairs, float* histogram) {
     // unpacklo holds the pairs of lanes 0, 1, 4, 5, ..., unpackhi 2, 3, 6, 7.
     const int pair = (e & 2) * 4 + (e >> 2) * 2 + (e & 1);
     double* slot = h + (e % kCopies) * kStride + r;
+    // The 16-byte load also reads the next pair (the ring is padded); only
+    // the low pair is stored, and the load folds into the add.
     const __m128 sum = _mm_add_ps(
         _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<__m128i*>(slot))),
         _mm_loadu_ps(reinterpret_cast<const float*>(p + pair)));
@@ -504,14 +506,9 @@ void Backward(const PwluUnitTable& table, const float* x, const float* dy,
   // overlap in the core, and the adds read stores that have completed.
   constexpr int kRing = 8;
   constexpr int kLag = 6;
-  struct Work {
-    alignas(64) float histogram[kCopies * kWidth];
-    alignas(64) float pairs[kRing * 2 * kLanes + 4];
-    alignas(64) uint16_t region[kRing * kLanes];
-  } work;
-  float* histogram = work.histogram;
-  float* pairs = work.pairs;
-  uint16_t* region = work.region;
+  alignas(64) float histogram[kCopies * kWidth];
+  alignas(64) float pairs[kRing * 2 * kLanes + 2];
+  alignas(64) uint16_t region[kRing * kLanes];
   ClearHistogram(kCopies, kWidth, UsedFloats(regions), histogram);
   const Stage stage(table);
   auto staged = [&](int64_t v) {
