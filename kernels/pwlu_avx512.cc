@@ -3,32 +3,38 @@
 // AVX-512 PWLU kernels. Compiled with AVX-512 flags (kernels/CMakeLists.txt);
 // only reached after PwluIsaSupported(PwluIsa::kAvx512).
 //
-// Forward. "regtable" (N + 2 <= 32) and "regtable64" (N <= 64) keep the
+// Forward. "regtable" (N <= 30) and "regtable64" (N <= 64) keep the
 // base-point tables (pwlu_kernels.h) in one, two or four zmm registers per
-// table: one FMA, a clamp and a rounding conversion give the region, three
-// permutexvar / permutex2var lookups, a subtraction and an FMA the value
-// (9 vector ops; the lerp form took 12). Four registers add a blend on bit 5
-// of the index per lookup; for N + 2 > 64 the registers hold the N interval
-// entries and the tails come from two exact compares on x. "gather" reads
-// the lerp tables with vgatherdps for any N: two gathers instead of three.
+// table: one FMA, a one-sided clamp and an unsigned rounding conversion
+// give the region, three permutexvar / permutex2var lookups, a subtraction
+// and an FMA the value (8 vector ops; the two-sided clamp took 9, ~6.4
+// against ~5.9 cycles per 16 elements here, and the lerp form 12). Four
+// registers add a blend on bit 5 of the index per lookup; for N > 61 the
+// registers hold the N interval entries and the tails come from two exact
+// compares on x. "gather" reads the lerp tables with vgatherdps for any N:
+// two gathers instead of three.
 //
 // Backward classifies regions with exact compares (x == B_L is interior,
-// x == B_R the right tail), writes dx, and stages each vector's histogram
-// slots and (g, g * v) pairs in a small ring. Scalar code adds each pair into
-// a lane-private float histogram with one 8-byte load, add and store: lane l
-// updates copy l, so the lanes of a vector never conflict. A vector is added
-// two vectors after it is staged, so the scalar stream overlaps the vector
-// work. On the target (Zen 4) this takes ~10 ns per 16 elements for N = 16,
-// about half in each stream; taking slots and pairs straight from registers
-// (extracts into general registers) measured slower, ~13 ns. Masked
-// per-region compares would cost three vector ops per region per vector
-// (54 for N = 16), and per-lane histograms updated with vgatherdpd /
+// x == B_R the right tail), writes dx, and stages each vector's regions (16
+// bits a lane) and (g, g * v) pairs in a small ring. Scalar code adds each
+// pair into a lane-private float histogram with one 8-byte load, add and
+// store: lane l updates copy l, so the lanes of a vector never conflict. A
+// vector is added six vectors after it is staged, so the scalar stream
+// overlaps the vector work. On the target (Zen 4, 3.7 GHz) N = 16 takes ~35
+// cycles per 16 elements with the data in L1: the vector stage alone ~14
+// (19 zmm operations at the ~1.4 a cycle this core sustains), the scalar
+// stream alone ~20 (two loads a pair; ~17 even without its stores), and the
+// two barely overlap. Taking regions and pairs straight from registers
+// (extracts into general registers) measured slower. Masked per-region
+// compares would cost three vector ops per region per vector (54 for N = 16,
+// ~27+ cycles), and per-lane histograms updated with vgatherdpd /
 // vscatterdpd (conflict-free, lane-private copies) measured 1.7x slower than
 // the scalar stream (68 vs 40 us for 64 x 1024 elements, N = 16).
 
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/pwlu_kernels.h"
@@ -56,7 +62,8 @@ constexpr int64_t kFold = 4096;  // elements between folds into double
 constexpr int kMaxRegions = kPwluMaxIntervals + 2;
 // Largest histogram: 4 copies of N + 3 regions rounded up to 8 (gather,
 // large N).
-constexpr int kHistogramFloats = 4 * 2 * ((kMaxRegions + 1 + 7) / 8 * 8);
+constexpr int kMaxStride = (kMaxRegions + 1 + 7) / 8 * 8;
+constexpr int kHistogramFloats = 4 * 2 * kMaxStride;
 
 // One, two or four zmm registers holding a table of up to 16, 32 or 64
 // entries. Four registers take two permutex2var and a blend on bit 5 of the
@@ -64,9 +71,19 @@ constexpr int kHistogramFloats = 4 * 2 * ((kMaxRegions + 1 + 7) / 8 * 8);
 template <int kRegs>
 class RegisterTable {
  public:
-  // Tables are padded to at least 32 entries, 64 beyond 32 (PwluTableStride).
+  // Tables are padded to at least 32 entries, 64 beyond 31 (PwluTableStride).
   explicit RegisterTable(const float* t) {
     for (int j = 0; j < kLoaded; ++j) t_[j] = _mm512_loadu_ps(t + j * kLanes);
+  }
+
+  // The table with entry 0 also in the last entry (16 kRegs - 1), where an
+  // index of all ones lands.
+  static RegisterTable WithLeftInLast(const float* t) {
+    RegisterTable table(t);
+    __m512& last = table.t_[kRegs - 1];
+    last = _mm512_mask_mov_ps(last, static_cast<__mmask16>(1u << (kLanes - 1)),
+                              _mm512_set1_ps(t[0]));
+    return table;
   }
 
   __m512 operator()(__m512i r) const {
@@ -132,14 +149,20 @@ class LerpForward {
 
 // The base-point form (pwlu_kernels.h): one FMA, a clamp and a rounding
 // conversion give the region, three lookups, a subtraction and an FMA the
-// value. kClamp bounds x for flat tails.
-template <class Table, bool kClamp>
+// value. The clamp is only from above: converted to unsigned, every t < 0
+// is out of range and becomes all ones (the integer indefinite), whose low
+// bits index the last table entry, a copy of the left tail's. Regions 0 to
+// N + 1 and that copy fit 16 kRegs entries for N <= 16 kRegs - 3. kClamp
+// bounds x for flat tails.
+template <int kRegs, bool kClamp>
 class BaseForward {
  public:
+  static constexpr int kMaxIntervals = 16 * kRegs - 3;
+
   explicit BaseForward(const PwluUnitTable& t)
-      : p_(t.base_p),
-        y_(t.base_y),
-        k_(t.base_k),
+      : p_(RegisterTable<kRegs>::WithLeftInLast(t.base_p)),
+        y_(RegisterTable<kRegs>::WithLeftInLast(t.base_y)),
+        k_(RegisterTable<kRegs>::WithLeftInLast(t.base_k)),
         scale_(_mm512_set1_ps(t.base_scale)),
         offset_(_mm512_set1_ps(t.base_offset)),
         low_(_mm512_set1_ps(t.x_low)),
@@ -151,20 +174,19 @@ class BaseForward {
       // max / min return their second operand for NaN: NaN stays NaN.
       x = _mm512_min_ps(high_, _mm512_max_ps(low_, x));
     }
-    __m512 t = _mm512_fmadd_ps(x, scale_, offset_);
-    // NaN t becomes region 0; x - p keeps the NaN.
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), last_);
+    // NaN t becomes the right tail's region; x - p keeps the NaN.
+    const __m512 t = _mm512_min_ps(_mm512_fmadd_ps(x, scale_, offset_), last_);
     const __m512i r =
-        _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        _mm512_cvt_roundps_epu32(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     return _mm512_fmadd_ps(k_(r), _mm512_sub_ps(x, p_(r)), y_(r));
   }
 
  private:
-  Table p_, y_, k_;
+  RegisterTable<kRegs> p_, y_, k_;
   __m512 scale_, offset_, low_, high_, last_;
 };
 
-// BaseForward for N + 2 > 64 <= N + 2 (N <= 64): four-register tables of
+// BaseForward for N > 61 (N <= 64): four-register tables of
 // the N interval entries (1..N), the tails from exact compares on x
 // (x < B_L left, x >= B_R right, neither for NaN).
 template <bool kClamp>
@@ -250,30 +272,23 @@ void ForwardLoop(const PwluUnitTable& table, const float* x, float* y,
   ForwardMasked(f, x + e, y + e, n - e);
 }
 
-// Per-vector output of the backward stage: histogram slots in `slot` and
-// (g, g * v) pairs in `pairs`, both in the order unpacklo/unpackhi leave the
-// pairs. The histogram holds copies of `stride` regions each; lane e uses
-// copy e % copies, so its slot is base[e] + r. Region `regions` of each
-// copy is a trash slot for elements that must not count (x NaN or +-inf);
-// it is never folded.
+// Per-vector output of a backward stage for the scalar histogram stream:
+// each lane's region as 16 bits in lane order, and its (g, g * v) pair in
+// the order unpacklo / unpackhi leave them. Region N + 2 is a trash slot
+// for elements that must not count (x NaN or +-inf); it is never folded.
 struct Staged {
-  int32_t* slot;
+  uint16_t* region;
   float* pairs;
-};
-
-struct Slots {
-  __m512i base;   // copy offset of each lane
-  __m512i trash;  // base + regions
 };
 
 // How a vector's dx is written: all 16 lanes, all 16 lanes with a
 // non-temporal store (64-byte aligned), or the lanes in the mask.
 enum class Store { kFull, kStream, kMasked };
 
-// dx = slope * g (NaN where x is NaN) and the staged slot / pairs.
+// dx = slope * g (NaN where x is NaN) and the staged regions / pairs.
 template <Store kStore>
-void Finish(__mmask16 m, __m512 x, __m512 g, __m512i slot, __m512 slope,
-            __m512 v, const Slots& slots, float* dx, Staged out) {
+void Finish(__mmask16 m, __m512 x, __m512 g, __m512i region, __m512 slope,
+            __m512 v, __m512i trash, float* dx, Staged out) {
   const __m512 dxv =
       _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), slope, g);
   if constexpr (kStore == Store::kFull) {
@@ -284,14 +299,11 @@ void Finish(__mmask16 m, __m512 x, __m512 g, __m512i slot, __m512 slope,
     _mm512_mask_storeu_ps(dx, m, dxv);
   }
   // fpclass 0x99: QNaN, SNaN, +inf, -inf.
-  slot =
-      _mm512_mask_mov_epi32(slot, _mm512_fpclass_ps_mask(x, 0x99), slots.trash);
+  region =
+      _mm512_mask_mov_epi32(region, _mm512_fpclass_ps_mask(x, 0x99), trash);
   const __m512 gv = _mm512_mul_ps(g, v);
-  // Not a namespace-scope constant: its initializer would run AVX-512 code
-  // at load time on every CPU.
-  const __m512i pair_order =
-      _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
-  _mm512_storeu_si512(out.slot, _mm512_permutexvar_epi32(pair_order, slot));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.region),
+                      _mm512_cvtepi32_epi16(region));
   _mm512_storeu_ps(out.pairs, _mm512_unpacklo_ps(g, gv));
   _mm512_storeu_ps(out.pairs + kLanes, _mm512_unpackhi_ps(g, gv));
 }
@@ -315,18 +327,16 @@ class Regions {
         right_(_mm512_set1_ps(t.right_bound)),
         scale_(_mm512_set1_ps(t.scale)),
         last_(_mm512_set1_epi32(t.intervals - 1)),
-        right_region_(_mm512_set1_epi32(t.intervals + 1)) {}
+        right_region_(_mm512_set1_epi32(t.intervals + 1)),
+        trash_(_mm512_set1_epi32(t.intervals + 2)) {}
 
-  // (x - B_L) * scale and its interval, clamped to [0, N - 1]. Out-of-range
-  // and NaN t convert to INT_MIN; the clamp keeps every index inside the
-  // table and the tail masks then override the region.
-  __m512 t(__m512 x) const {
-    return _mm512_mul_ps(_mm512_sub_ps(x, left_), scale_);
-  }
+  // (x - B_L) * scale given s = x - B_L.
+  __m512 t(__m512 s) const { return _mm512_mul_ps(s, scale_); }
+  // The interval of t clamped to at most N - 1. Truncation is floor for
+  // t >= 0; lanes with t < 0 are left-tail lanes, and out-of-range and NaN
+  // t (INT_MIN) are tail or trash lanes: the masks override them all.
   __m512i Interval(__m512 t) const {
-    return _mm512_min_epi32(
-        _mm512_max_epi32(_mm512_cvttps_epi32(t), _mm512_setzero_si512()),
-        last_);
+    return _mm512_min_epi32(_mm512_cvttps_epi32(t), last_);
   }
   __mmask16 Below(__m512 x) const {
     return _mm512_cmp_ps_mask(x, left_, _CMP_LT_OQ);
@@ -338,89 +348,81 @@ class Regions {
   __m512 left() const { return left_; }
   __m512 right() const { return right_; }
   __m512i right_region() const { return right_region_; }
+  __m512i trash() const { return trash_; }
 
  private:
   __m512 left_, right_, scale_;
-  __m512i last_, right_region_;
+  __m512i last_, right_region_, trash_;
 };
 
-// Register tables. The histogram stride is a multiple of 32 regions, so
-// slot = base + r keeps r in its low 5 bits, which is all permutex2var reads:
-// the slot indexes the slope table directly. v = t - i inside (t carries at
-// most a few ulps of N + 1 <= 31, so u is good to ~2e-6), x - B on the tails.
-// kTails (N + 2 > 64): the table holds the N <= 64 interval slopes only
-// (entries 1..N, indexed by the interval) and the tails come from the
-// masks.
+// Register tables. permutexvar / permutex2var read only the low bits of the
+// region, so out-of-range indices of lanes the masks override are harmless.
+// v = t - i inside (t carries at most a few ulps of N + 1 <= 31, so u is
+// good to ~2e-6), x - B on the tails. kTails (N + 2 > 64): the table holds
+// the N <= 64 interval slopes only (entries 1..N, indexed by the interval)
+// and the tails come from the masks.
 template <int kRegs, bool kTails = false>
 class RegisterStage {
  public:
-  // A multiple of 32 (64 for four registers) above the trash region.
-  static int Stride(int regions) {
-    return regions < 32 ? 32 : regions < 64 ? 64 : 128;
-  }
-
-  RegisterStage(const PwluUnitTable& t, const Slots& slots)
+  explicit RegisterStage(const PwluUnitTable& t)
       : regions_(t),
         k_(kTails ? t.k + 1 : t.k),
         left_slope_(_mm512_set1_ps(t.k[0])),
-        right_slope_(_mm512_set1_ps(t.k[t.intervals + 1])),
-        left_slot_(slots.base),
-        first_slot_(_mm512_add_epi32(slots.base, _mm512_set1_epi32(1))),
-        right_slot_(_mm512_add_epi32(slots.base, regions_.right_region())) {}
+        right_slope_(_mm512_set1_ps(t.k[t.intervals + 1])) {}
 
   template <Store kStore>
-  void Run(__mmask16 m, const Slots& slots, const float* x, const float* dy,
-           float* dx, Staged out) const {
+  void Run(__mmask16 m, const float* x, const float* dy, float* dx,
+           Staged out) const {
     const __m512 xv = Load<kStore>(m, x);
     const __m512 g = Load<kStore>(m, dy);
-    const __m512 t = regions_.t(xv);
+    const __m512 s = _mm512_sub_ps(xv, regions_.left());
+    const __m512 t = regions_.t(s);
     const __m512i i = regions_.Interval(t);
     const __mmask16 below = regions_.Below(xv);
     const __mmask16 above = regions_.Above(xv);
-    __m512i slot = _mm512_add_epi32(i, first_slot_);
-    slot = _mm512_mask_mov_epi32(slot, below, left_slot_);
-    slot = _mm512_mask_mov_epi32(slot, above, right_slot_);
+    __m512i r = _mm512_add_epi32(i, _mm512_set1_epi32(1));
+    r = _mm512_maskz_mov_epi32(static_cast<__mmask16>(~below), r);
+    r = _mm512_mask_mov_epi32(r, above, regions_.right_region());
     __m512 v = _mm512_sub_ps(t, _mm512_cvtepi32_ps(i));
-    v = _mm512_mask_sub_ps(v, below, xv, regions_.left());
+    v = _mm512_mask_mov_ps(v, below, s);
     v = _mm512_mask_sub_ps(v, above, xv, regions_.right());
     __m512 slope;
     if constexpr (kTails) {
       slope = _mm512_mask_mov_ps(k_(i), below, left_slope_);
       slope = _mm512_mask_mov_ps(slope, above, right_slope_);
     } else {
-      slope = k_(slot);
+      slope = k_(r);
     }
-    Finish<kStore>(m, xv, g, slot, slope, v, slots, dx, out);
+    Finish<kStore>(m, xv, g, r, slope, v, regions_.trash(), dx, out);
   }
 
  private:
   Regions regions_;
   RegisterTable<kRegs> k_;
   __m512 left_slope_, right_slope_;
-  __m512i left_slot_, first_slot_, right_slot_;
 };
 
 // Any N: v = (x - p) * s + c from the compensated tables, which keeps u
-// accurate when N is large.
+// accurate when N is large. Gathers read memory, so every index is clamped
+// into the table before the masks pick the tails.
 class GatherStage {
  public:
-  static int Stride(int regions) { return (regions + 1 + 7) / 8 * 8; }
-
-  GatherStage(const PwluUnitTable& t, const Slots&)
+  explicit GatherStage(const PwluUnitTable& t)
       : regions_(t), p_(t.p), k_(t.k), s_(t.s), c_(t.c) {}
 
   template <Store kStore>
-  void Run(__mmask16 m, const Slots& slots, const float* x, const float* dy,
-           float* dx, Staged out) const {
+  void Run(__mmask16 m, const float* x, const float* dy, float* dx,
+           Staged out) const {
     const __m512 xv = Load<kStore>(m, x);
     const __m512 g = Load<kStore>(m, dy);
-    __m512i r = _mm512_add_epi32(regions_.Interval(regions_.t(xv)),
-                                 _mm512_set1_epi32(1));
+    const __m512i i = _mm512_max_epi32(
+        regions_.Interval(regions_.t(_mm512_sub_ps(xv, regions_.left()))),
+        _mm512_setzero_si512());
+    __m512i r = _mm512_add_epi32(i, _mm512_set1_epi32(1));
     r = _mm512_mask_mov_epi32(r, regions_.Below(xv), _mm512_setzero_si512());
     r = _mm512_mask_mov_epi32(r, regions_.Above(xv), regions_.right_region());
     const __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(xv, p_(r)), s_(r), c_(r));
-    Finish<kStore>(m, xv, g, _mm512_add_epi32(r, slots.base), k_(r), v, slots,
-                   dx, out);
+    Finish<kStore>(m, xv, g, r, k_(r), v, regions_.trash(), dx, out);
   }
 
  private:
@@ -428,21 +430,30 @@ class GatherStage {
   GatherTable p_, k_, s_, c_;
 };
 
-// One 8-byte load, add and store per element. Lanes of one vector use
-// different copies, so they never conflict, and a copy's consecutive
-// updates are a vector apart.
-void AddPairs(const int32_t* slot, const float* pairs, int count,
-              float* histogram) {
+// One 8-byte load, add and store per element into lane-private copies
+// kStride pairs apart: lane e uses copy e % kCopies, so the lanes of a
+// vector never conflict, and a copy's consecutive updates are a vector
+// apart. The regions come in as four 8-byte words and are taken apart with
+// shifts, and the copy and pair offsets are constants: only the histogram
+// and the pairs are loaded per element.
+template <int kCopies, int kStride>
+void AddPairs(const uint16_t* region, const float* pairs, float* histogram) {
   double* h = reinterpret_cast<double*>(histogram);
   const double* p = reinterpret_cast<const double*>(pairs);
+  uint64_t words[4];
+  std::memcpy(words, region, sizeof(words));
 #pragma GCC unroll 16
-  for (int e = 0; e < count; ++e) {
-    // The 16-byte load also reads the next pair (the buffer is padded);
-    // only the low pair is stored, and it folds into the add.
-    const __m128 sum =
-        _mm_add_ps(_mm_castpd_ps(_mm_load_sd(h + slot[e])),
-                   _mm_loadu_ps(reinterpret_cast<const float*>(p + e)));
-    _mm_store_sd(h + slot[e], _mm_castps_pd(sum));
+  for (int e = 0; e < kLanes; ++e) {
+    const int r = static_cast<int>((words[e / 4] >> (16 * (e % 4))) & 0xFFFF);
+    // unpacklo holds the pairs of lanes 0, 1, 4, 5, ..., unpackhi 2, 3, 6, 7.
+    const int pair = (e & 2) * 4 + (e >> 2) * 2 + (e & 1);
+    double* slot = h + (e % kCopies) * kStride + r;
+    // The 16-byte load also reads the next pair (the ring is padded); only
+    // the low pair is stored, and the load folds into the add.
+    const __m128 sum = _mm_add_ps(
+        _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<__m128i*>(slot))),
+        _mm_loadu_ps(reinterpret_cast<const float*>(p + pair)));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(slot), _mm_castps_si128(sum));
   }
 }
 
@@ -466,9 +477,8 @@ int UsedFloats(int regions) { return (2 * (regions + 1) + 15) / 16 * 16; }
 // into sums in double, and clears them unless this is the last fold. The
 // float stage adds at most 16 terms per sum, each already a float sum of
 // at most kFold / 16 terms.
-void FoldHistogram(int copies, int regions, int stride, bool clear,
+void FoldHistogram(int copies, int regions, int width, bool clear,
                    float* histogram, double* sums) {
-  const int width = 2 * stride;
   for (int j = 0; j < 2 * regions; j += kLanes) {
     __m512 total = _mm512_load_ps(histogram + j);
     for (int copy = 1; copy < copies; ++copy) {
@@ -483,48 +493,43 @@ void FoldHistogram(int copies, int regions, int stride, bool clear,
   if (clear) ClearHistogram(copies, width, UsedFloats(regions), histogram);
 }
 
-template <class Stage, int kCopies>
+// kStride: histogram pairs per copy, a multiple of 8 (copies stay 64-byte
+// aligned for the fold) above the trash region N + 2.
+template <class Stage, int kCopies, int kStride>
 void Backward(const PwluUnitTable& table, const float* x, const float* dy,
               float* dx, int64_t n, double* sums) {
+  static_assert(kStride % 8 == 0 && kCopies * kStride * 2 <= kHistogramFloats);
   const int regions = table.intervals + 2;
-  // Copies stay 64-byte aligned (whole vectors in the fold).
-  const int stride = Stage::Stride(regions);
-  alignas(64) float histogram[kHistogramFloats];
+  constexpr int kWidth = 2 * kStride;
   // A ring of staged vectors: vector v is added to the histogram while
   // vector v + kLag is staged, so the scalar adds and the vector work
   // overlap in the core, and the adds read stores that have completed.
-  constexpr int kRing = 4;
-  constexpr int kLag = 2;
-  alignas(64) int32_t slot[kRing * kLanes];
+  constexpr int kRing = 8;
+  constexpr int kLag = 6;
+  alignas(64) float histogram[kCopies * kWidth];
   alignas(64) float pairs[kRing * 2 * kLanes + 2];
-  ClearHistogram(kCopies, 2 * stride, UsedFloats(regions), histogram);
-  Slots slots;
-  slots.base = _mm512_mullo_epi32(
-      _mm512_set1_epi32(stride),
-      _mm512_and_si512(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                         12, 13, 14, 15),
-                       _mm512_set1_epi32(kCopies - 1)));
-  slots.trash = _mm512_add_epi32(slots.base, _mm512_set1_epi32(regions));
-  const Stage stage(table, slots);
+  alignas(64) uint16_t region[kRing * kLanes];
+  ClearHistogram(kCopies, kWidth, UsedFloats(regions), histogram);
+  const Stage stage(table);
   auto staged = [&](int64_t v) {
     const int at = static_cast<int>(v % kRing);
-    return Staged{slot + at * kLanes, pairs + at * 2 * kLanes};
+    return Staged{region + at * kLanes, pairs + at * 2 * kLanes};
   };
   auto add = [&](int64_t v) {
     const Staged s = staged(v);
-    AddPairs(s.slot, s.pairs, kLanes, histogram);
+    AddPairs<kCopies, kStride>(s.region, s.pairs, histogram);
   };
   int64_t staged_vectors = 0;
   int64_t since_fold = 0;
   // Stages one vector from element e, then adds the one kLag before it.
   auto step = [&](auto store, __mmask16 m, int64_t e) {
-    stage.template Run<decltype(store)::value>(m, slots, x + e, dy + e, dx + e,
+    stage.template Run<decltype(store)::value>(m, x + e, dy + e, dx + e,
                                                staged(staged_vectors));
     if (staged_vectors >= kLag) {
       add(staged_vectors - kLag);
       since_fold += kLanes;
       if (since_fold >= kFold) {
-        FoldHistogram(kCopies, regions, stride, true, histogram, sums);
+        FoldHistogram(kCopies, regions, kWidth, true, histogram, sums);
         since_fold = 0;
       }
     }
@@ -564,7 +569,7 @@ void Backward(const PwluUnitTable& table, const float* x, const float* dy,
     since_fold += kLanes;
   }
   if (since_fold > 0) {
-    FoldHistogram(kCopies, regions, stride, false, histogram, sums);
+    FoldHistogram(kCopies, regions, kWidth, false, histogram, sums);
   }
 }
 
@@ -635,52 +640,55 @@ void PwluBuildBaseTablesAvx512(int intervals, double left, double step,
   }
 }
 
+namespace {
+
+template <int kRegs>
+void ForwardBase(const PwluUnitTable& table, const float* x, float* y,
+                 int64_t n) {
+  if (table.x_low != -__builtin_inff() || table.x_high != __builtin_inff()) {
+    ForwardLoop<BaseForward<kRegs, true>>(table, x, y, n);
+  } else {
+    ForwardLoop<BaseForward<kRegs, false>>(table, x, y, n);
+  }
+}
+
+}  // namespace
+
 void PwluForwardAvx512RegTable(const PwluUnitTable& table, const float* x,
                                float* y, int64_t n) {
-  const bool clamp =
-      table.x_low != -__builtin_inff() || table.x_high != __builtin_inff();
-  if (table.intervals + 2 <= kLanes) {
-    if (clamp) {
-      ForwardLoop<BaseForward<RegisterTable<1>, true>>(table, x, y, n);
-    } else {
-      ForwardLoop<BaseForward<RegisterTable<1>, false>>(table, x, y, n);
-    }
-  } else if (clamp) {
-    ForwardLoop<BaseForward<RegisterTable<2>, true>>(table, x, y, n);
+  if (table.intervals <= BaseForward<1, false>::kMaxIntervals) {
+    ForwardBase<1>(table, x, y, n);
+  } else if (table.intervals <= BaseForward<2, false>::kMaxIntervals) {
+    ForwardBase<2>(table, x, y, n);
   } else {
-    ForwardLoop<BaseForward<RegisterTable<2>, false>>(table, x, y, n);
+    ForwardBase<4>(table, x, y, n);
   }
 }
 
 void PwluBackwardAvx512RegTable(const PwluUnitTable& table, const float* x,
                                 const float* dy, float* dx, int64_t n,
                                 double* sums) {
+  // The stride must exceed the trash region N + 2.
   if (table.intervals + 2 <= kLanes) {
-    Backward<RegisterStage<1>, 16>(table, x, dy, dx, n, sums);
+    Backward<RegisterStage<1>, 16, 32>(table, x, dy, dx, n, sums);
+  } else if (table.intervals + 3 <= 24) {
+    Backward<RegisterStage<2>, 16, 24>(table, x, dy, dx, n, sums);
+  } else if (table.intervals + 3 <= 32) {
+    Backward<RegisterStage<2>, 16, 32>(table, x, dy, dx, n, sums);
   } else {
-    Backward<RegisterStage<2>, 16>(table, x, dy, dx, n, sums);
+    Backward<RegisterStage<2>, 16, 64>(table, x, dy, dx, n, sums);
   }
 }
 
 void PwluForwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
                                  float* y, int64_t n) {
-  // Tables of up to 32 entries are padded to 32 only: two registers.
-  if (table.intervals + 2 <= 2 * kLanes) {
+  if (table.intervals <= BaseForward<4, false>::kMaxIntervals) {
     PwluForwardAvx512RegTable(table, x, y, n);
-    return;
-  }
-  const bool clamp =
-      table.x_low != -__builtin_inff() || table.x_high != __builtin_inff();
-  if (table.intervals + 2 > 4 * kLanes) {
-    if (clamp) {
-      ForwardLoop<BaseForwardTails<true>>(table, x, y, n);
-    } else {
-      ForwardLoop<BaseForwardTails<false>>(table, x, y, n);
-    }
-  } else if (clamp) {
-    ForwardLoop<BaseForward<RegisterTable<4>, true>>(table, x, y, n);
+  } else if (table.x_low != -__builtin_inff() ||
+             table.x_high != __builtin_inff()) {
+    ForwardLoop<BaseForwardTails<true>>(table, x, y, n);
   } else {
-    ForwardLoop<BaseForward<RegisterTable<4>, false>>(table, x, y, n);
+    ForwardLoop<BaseForwardTails<false>>(table, x, y, n);
   }
 }
 
@@ -692,10 +700,14 @@ void PwluBackwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
     return;
   }
   if (table.intervals + 2 > 4 * kLanes) {
-    Backward<RegisterStage<4, true>, 16>(table, x, dy, dx, n, sums);
+    Backward<RegisterStage<4, true>, 16, 128>(table, x, dy, dx, n, sums);
     return;
   }
-  Backward<RegisterStage<4>, 16>(table, x, dy, dx, n, sums);
+  if (table.intervals + 3 <= 64) {
+    Backward<RegisterStage<4>, 16, 64>(table, x, dy, dx, n, sums);
+  } else {
+    Backward<RegisterStage<4>, 16, 128>(table, x, dy, dx, n, sums);
+  }
 }
 
 void PwluForwardAvx512Gather(const PwluUnitTable& table, const float* x,
@@ -708,9 +720,9 @@ void PwluBackwardAvx512Gather(const PwluUnitTable& table, const float* x,
                               double* sums) {
   // Sixteen copies of a large histogram would not fit in L1.
   if (table.intervals + 2 <= 64) {
-    Backward<GatherStage, 16>(table, x, dy, dx, n, sums);
+    Backward<GatherStage, 16, 72>(table, x, dy, dx, n, sums);
   } else {
-    Backward<GatherStage, 4>(table, x, dy, dx, n, sums);
+    Backward<GatherStage, 4, kMaxStride>(table, x, dy, dx, n, sums);
   }
 }
 

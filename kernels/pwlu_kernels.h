@@ -103,7 +103,7 @@ struct PwluUnitTable {
 };
 
 // Entries per table: N + 2 rounded up to a multiple of 16, at least 32, and
-// 64 when N + 2 is in (32, 64] (four-register tables load 64).
+// 64 when N + 2 is in (31, 64] (four-register tables load 64).
 int PwluTableStride(int intervals);
 
 // Owns the tables of one pass for units [first, end) of a validated
@@ -121,7 +121,7 @@ class PwluTables {
  private:
   static constexpr int kScalars = 6;
   // Tables are built on every call: up to this many floats (64 units of
-  // N <= 30 base-point or slope tables, 26 KiB) live inside the object,
+  // N <= 29 base-point or slope tables, 26 KiB) live inside the object,
   // with no heap traffic; larger requests allocate.
   static constexpr int64_t kInlineFloats = 64 * (3 * 32 + kScalars);
   PwluPass pass_;
