@@ -18,21 +18,13 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/api_server_test.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/wire_tensor.h"
 
 namespace actlab {
 namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-v1::Tensor Floats(std::vector<int64_t> shape, const std::vector<float>& data) {
-  v1::Tensor t;
-  t.set_dtype(v1::FLOAT32);
-  for (int64_t d : shape) t.add_shape(d);
-  t.set_data(std::string(reinterpret_cast<const char*>(data.data()),
-                         data.size() * sizeof(float)));
-  return t;
-}
 
 v1::Tensor Zeros(std::vector<int64_t> shape) {
   int64_t n = 1;

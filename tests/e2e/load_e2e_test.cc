@@ -37,6 +37,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/cli_support.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/wire_tensor.h"
 
 namespace actlab {
 namespace {
@@ -52,22 +53,6 @@ constexpr char kTrainUnit[] = "train";
 constexpr auto kCallTimeout = std::chrono::seconds(30);
 
 std::string SharedUnit(int i) { return absl::StrCat("shared", i); }
-
-v1::Tensor Floats(const std::vector<float>& data) {
-  v1::Tensor t;
-  t.set_dtype(v1::FLOAT32);
-  t.add_shape(static_cast<int64_t>(data.size()));
-  t.set_data(std::string(reinterpret_cast<const char*>(data.data()),
-                         data.size() * sizeof(float)));
-  return t;
-}
-
-std::vector<float> FloatsOf(const std::string& bytes) {
-  std::vector<float> out(bytes.size() / sizeof(float));
-  std::copy(bytes.begin(), bytes.begin() + out.size() * sizeof(float),
-            reinterpret_cast<char*>(out.data()));
-  return out;
-}
 
 // A layer-wise PWLU equal to relu: a breakpoint at 0, tails of slope 0 and 1.
 v1::PwluParameters PwluRelu() {

@@ -20,6 +20,7 @@
 #include "kernels/channel_layout.h"
 #include "kernels/running_moments.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/wire_tensor.h"
 #include "tests/support/postgres_cluster.h"
 
 namespace actlab {
@@ -27,15 +28,6 @@ namespace {
 
 constexpr int kReplicas = 3;
 constexpr double kMomentum = 0.9;  // the unit config default
-
-v1::Tensor Floats(const std::vector<float>& data) {
-  v1::Tensor t;
-  t.set_dtype(v1::FLOAT32);
-  t.add_shape(static_cast<int64_t>(data.size()));
-  t.set_data(std::string(reinterpret_cast<const char*>(data.data()),
-                         data.size() * sizeof(float)));
-  return t;
-}
 
 std::unique_ptr<v1::Actlab::Stub> Connect(const std::string& address) {
   return v1::Actlab::NewStub(

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/cli_support.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/wire_tensor.h"
 
 namespace actlab {
 namespace {
@@ -26,15 +27,6 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kUnit[] = "act";
-
-v1::Tensor Floats(const std::vector<float>& data) {
-  v1::Tensor t;
-  t.set_dtype(v1::FLOAT32);
-  t.add_shape(static_cast<int64_t>(data.size()));
-  t.set_data(std::string(reinterpret_cast<const char*>(data.data()),
-                         data.size() * sizeof(float)));
-  return t;
-}
 
 // Calls on one server; every call has a deadline, so a hung server fails
 // the test instead of stalling it.
