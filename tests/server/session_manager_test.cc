@@ -19,6 +19,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "server/session/sqlite_store.h"
+#include "tests/server/session_test_util.h"
 
 namespace actlab {
 namespace {
@@ -28,91 +29,7 @@ using ::google::protobuf::util::MessageDifferencer;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
-class SessionManagerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           absl::StrCat(
-               "session_manager_test_", getpid(), "_",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    Reopen();
-  }
-  void TearDown() override {
-    manager_.reset();
-    fs::remove_all(dir_);
-  }
-
-  std::string DbPath() const {
-    return (dir_ / "state" / "sessions.db").string();
-  }
-
-  // A new manager on the same file, as after a server restart.
-  void Reopen(const SessionOptions& options = {}) {
-    manager_.reset();
-    auto store = SqliteStore::Open(DbPath());
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto manager = SessionManager::Open(*std::move(store), &engine_, options);
-    ASSERT_TRUE(manager.ok()) << manager.status();
-    manager_ = *std::move(manager);
-  }
-
-  std::string Create(std::vector<v1::UnitConfig> units) {
-    v1::CreateSessionRequest request;
-    request.set_display_name("test");
-    for (auto& u : units) *request.add_units() = u;
-    auto session = manager_->CreateSession(Principal::Anonymous(), request);
-    EXPECT_TRUE(session.ok()) << session.status();
-    return session.ok() ? session->id() : "";
-  }
-
-  v1::Unit Get(const std::string& session, const std::string& unit) {
-    auto u = manager_->GetUnit(Principal::Anonymous(), Ref(session, unit));
-    EXPECT_TRUE(u.ok()) << u.status();
-    return u.ok() ? *u : v1::Unit();
-  }
-
-  std::string Snapshot(const std::string& session) {
-    auto s = manager_->GetSession(Principal::Anonymous(), session);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? s->SerializeAsString() : "";
-  }
-
-  absl::StatusOr<v1::RunningStats> Observe(const std::string& session,
-                                           const std::string& unit,
-                                           std::vector<int64_t> shape,
-                                           const std::vector<float>& x) {
-    TensorView view{std::move(shape), x.data(), static_cast<int64_t>(x.size())};
-    std::vector<float> y(x.size());
-    return manager_->Observe(Principal::Anonymous(), Ref(session, unit), view,
-                             y.data());
-  }
-
-  static v1::UnitRef Ref(const std::string& session, const std::string& unit) {
-    v1::UnitRef ref;
-    ref.set_session_id(session);
-    ref.set_unit(unit);
-    return ref;
-  }
-
-  static v1::UnitConfig Layer(const std::string& name) {
-    v1::UnitConfig c;
-    c.set_name(name);
-    return c;
-  }
-
-  static v1::UnitConfig Channel(const std::string& name, int channels) {
-    v1::UnitConfig c;
-    c.set_name(name);
-    c.set_granularity(v1::CHANNEL);
-    c.set_channels(channels);
-    return c;
-  }
-
-  fs::path dir_;
-  BaselineEngine engine_;
-  std::unique_ptr<SessionManager> manager_;
-};
+class SessionManagerTest : public SessionTest {};
 
 std::vector<float> Ramp(int n, float start, float step) {
   std::vector<float> x(n);

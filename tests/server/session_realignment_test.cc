@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "server/session/session_manager.h"
 #include "server/session/sqlite_store.h"
+#include "tests/server/session_test_util.h"
 
 namespace actlab {
 namespace {
@@ -27,62 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class RealignmentTest : public ::testing::Test {
+class RealignmentTest : public SessionTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           absl::StrCat(
-               "session_realignment_test_", getpid(), "_",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    auto store = SqliteStore::Open((dir_ / "sessions.db").string());
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto manager = SessionManager::Open(*std::move(store), &engine_);
-    ASSERT_TRUE(manager.ok()) << manager.status();
-    manager_ = *std::move(manager);
-  }
-  void TearDown() override {
-    manager_.reset();
-    fs::remove_all(dir_);
-  }
-
-  std::string Create(std::vector<v1::UnitConfig> units) {
-    v1::CreateSessionRequest request;
-    for (auto& u : units) *request.add_units() = u;
-    auto session = manager_->CreateSession(Principal::Anonymous(), request);
-    EXPECT_TRUE(session.ok()) << session.status();
-    return session.ok() ? session->id() : "";
-  }
-
-  static v1::UnitRef Ref(const std::string& session, const std::string& unit) {
-    v1::UnitRef ref;
-    ref.set_session_id(session);
-    ref.set_unit(unit);
-    return ref;
-  }
-
-  v1::Unit Get(const std::string& session, const std::string& unit) {
-    auto u = manager_->GetUnit(Principal::Anonymous(), Ref(session, unit));
-    EXPECT_TRUE(u.ok()) << u.status();
-    return u.ok() ? *u : v1::Unit();
-  }
-
-  std::string Snapshot(const std::string& session) {
-    auto s = manager_->GetSession(Principal::Anonymous(), session);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? s->SerializeAsString() : "";
-  }
-
-  absl::StatusOr<v1::RunningStats> Observe(const std::string& session,
-                                           const std::string& unit,
-                                           const std::vector<int64_t>& shape,
-                                           const std::vector<float>& x) {
-    TensorView view{shape, x.data(), static_cast<int64_t>(x.size())};
-    std::vector<float> y(x.size());
-    return manager_->Observe(Principal::Anonymous(), Ref(session, unit), view,
-                             y.data());
-  }
-
   absl::StatusOr<v1::FitBoundariesResponse> Fit(
       const std::string& session, const std::string& unit,
       std::optional<double> k = std::nullopt) {
@@ -123,10 +70,6 @@ class RealignmentTest : public ::testing::Test {
       EXPECT_EQ(p.right_slope(u), Slope(shape, p.right_bound(u)));
     }
   }
-
-  fs::path dir_;
-  BaselineEngine engine_;
-  std::unique_ptr<SessionManager> manager_;
 };
 
 v1::UnitConfig ChannelUnit(const std::string& name, int channels, int axis) {

@@ -1,55 +1,24 @@
 // Copyright actlab authors.
 //
-// Fixture shared by the phase II tests: a SessionManager on a real SQLite
-// file that can be reopened as after a restart, and request builders.
+// Fixture shared by the phase II tests: SessionTest with a unit "act" in
+// phase II and request builders.
 
 #ifndef ACTLAB_TESTS_SERVER_TRAIN_TEST_UTIL_H_
 #define ACTLAB_TESTS_SERVER_TRAIN_TEST_UTIL_H_
 
-#include <unistd.h>
-
 #include <cstring>
-#include <filesystem>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
-#include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "server/pwlu_codec.h"
 #include "server/session/session_manager.h"
-#include "server/session/sqlite_store.h"
+#include "tests/server/session_test_util.h"
 
 namespace actlab {
 
-class TrainTest : public ::testing::Test {
+class TrainTest : public SessionTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat(
-               "train_test_", getpid(), "_",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    Reopen();
-  }
-  void TearDown() override {
-    manager_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::string DbPath() const { return (dir_ / "sessions.db").string(); }
-
-  // A new manager on the same file, as after a server restart.
-  void Reopen(const SessionOptions& options = {}) {
-    manager_.reset();
-    auto store = SqliteStore::Open(DbPath());
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto manager = SessionManager::Open(*std::move(store), &engine_, options);
-    ASSERT_TRUE(manager.ok()) << manager.status();
-    manager_ = *std::move(manager);
-  }
-
   // A session with one unit "act" in phase II from the start (fixed bounds
   // [-bound, bound], ReLU shape); channel-wise when channels > 0.
   std::string CreateFixed(int intervals, int channels = 0, double bound = 3) {
@@ -66,12 +35,6 @@ class TrainTest : public ::testing::Test {
     auto session = manager_->CreateSession(Principal::Anonymous(), request);
     EXPECT_TRUE(session.ok()) << session.status();
     return session.ok() ? session->id() : "";
-  }
-
-  v1::Unit Get(const std::string& session, const std::string& unit = "act") {
-    auto u = manager_->GetUnit(Principal::Anonymous(), Ref(session, unit));
-    EXPECT_TRUE(u.ok()) << u.status();
-    return u.ok() ? *u : v1::Unit();
   }
 
   PwluParams Params(const std::string& session) {
@@ -93,14 +56,6 @@ class TrainTest : public ::testing::Test {
     request.set_session_id(session);
     request.set_run_id(run_id);
     return manager_->GetRun(Principal::Anonymous(), request);
-  }
-
-  static v1::UnitRef Ref(const std::string& session,
-                         const std::string& unit = "act") {
-    v1::UnitRef ref;
-    ref.set_session_id(session);
-    ref.set_unit(unit);
-    return ref;
   }
 
   static v1::Tensor Tensor(const std::vector<int64_t>& shape,
@@ -156,10 +111,6 @@ class TrainTest : public ::testing::Test {
         Principal::Anonymous(), request, [] { return false; },
         [](const v1::FitProgress&) { return true; });
   }
-
-  std::filesystem::path dir_;
-  BaselineEngine engine_;
-  std::unique_ptr<SessionManager> manager_;
 };
 
 }  // namespace actlab
