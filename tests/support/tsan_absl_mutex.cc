@@ -12,7 +12,9 @@
 // gRPC and for Abseil's calls to itself (it calls its exported functions
 // through the PLT). Each one tells TSan what the real one, found with
 // dlsym(RTLD_NEXT), does, using the annotations Abseil itself carries when
-// it is built with TSan.
+// it is built with TSan. The names are Debian's Abseil 20220623 (inline
+// namespace debian3): another Abseil fails to compile here, or aborts at
+// the first lock if a symbol is missing, rather than going unseen.
 //
 // Destruction is not annotated: TSan would treat it as a write, and gRPC
 // destroys mutexes after handing their owner over through its reference
