@@ -34,7 +34,7 @@ for target in npy tensor evaluate; do
   if ! "$build_dir/fuzz/${target}_fuzzer" "$scratch/$target" \
       -max_total_time="$seconds" -print_final_stats=1 -max_len=4096 \
       -artifact_prefix="$findings/${target}-" 2>&1 |
-      grep -vE '^#[0-9]+ +(NEW|REDUCE|pulse)'; then
+      grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)'; then
     echo "=== ${target}_fuzzer FAILED; reproducer in $findings" >&2
     status=1
   fi
