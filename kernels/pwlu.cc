@@ -393,10 +393,11 @@ inline __attribute__((always_inline)) bool PlausibleBody(
     // In float: a width that overflows gives scale 0, and then every slope
     // is far below the limit anyway.
     const float scale = nf / (right[u] - left[u]);
-    bad |= !(left[u] < right[u]) | !(scale < 0x1p125f) |
-           !(std::abs(left[u]) <= kFloatMax) |
-           !(std::abs(right[u]) <= kFloatMax) | !(std::abs(kl[u]) < 5e37f) |
-           !(std::abs(kr[u]) < 5e37f);
+    // Integer | rather than ||: no branch per check, so the loop vectorizes.
+    bad |= int{!(left[u] < right[u])} | int{!(scale < 0x1p125f)} |
+           int{!(std::abs(left[u]) <= kFloatMax)} |
+           int{!(std::abs(right[u]) <= kFloatMax)} |
+           int{!(std::abs(kl[u]) < 5e37f)} | int{!(std::abs(kr[u]) < 5e37f)};
     uint32_t bits;
     std::memcpy(&bits, &scale, sizeof(bits));
     max_scale = bits > max_scale ? bits : max_scale;

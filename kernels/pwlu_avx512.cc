@@ -42,8 +42,10 @@
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and then warn
 // about it at every inlined use (GCC bug 105593); the values are fully
 // written by the instruction.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace actlab {
 namespace {

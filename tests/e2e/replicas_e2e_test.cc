@@ -154,6 +154,7 @@ TEST_F(ReplicasTest, ReplicasShareSessionsAndLoseNoUpdate) {
     EXPECT_EQ(unit.stats().batches(), kThreads * kCalls);
     EXPECT_EQ(unit.batches_observed(), kThreads * kCalls);
     EXPECT_EQ(unit.version(), 1 + kThreads * kCalls);
+    ASSERT_EQ(unit.stats().mean_size(), 1) << "no statistics read back";
     EXPECT_EQ(unit.stats().mean(0), mu);
     EXPECT_EQ(unit.stats().std(0), sigma);
   }
