@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "kernels/channel_layout.h"
+#include "kernels/kernel_threads.h"
 #include "kernels/pwlu.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -106,7 +107,11 @@ const char* GranularityName(Granularity g) {
 
 void PwluBench(benchmark::State& state, bool backward, int n, Granularity g,
                const Size& size, int threads) {
-  omp_set_num_threads(threads);
+  // PWLU takes its thread count from the process-wide setting the server's
+  // --threads sets, not from this thread's OpenMP default, which it reads
+  // only once: cases in random order would otherwise all run at the count
+  // of whichever large case came first.
+  SetKernelThreads(threads);
   const Buffers& b = BuffersFor(size);
   const std::vector<int64_t>& s = size.nchw;
   ChannelLayout layout = FlatLayout(size.elements());
