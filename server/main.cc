@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -382,6 +383,21 @@ int Run() {
   return 0;
 }
 
+// Lets flag names take '-' as well as '_' (--auth-tokens, --tls-cert), as
+// the CLI does: Abseil matches names exactly, so "--a-b[=v]" becomes
+// "--a_b[=v]" in place. Values and everything after "--" are untouched.
+void AcceptDashedFlagNames(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    char* arg = argv[i];
+    if (std::strcmp(arg, "--") == 0) return;
+    if (arg[0] != '-') continue;
+    char* name = arg + (arg[1] == '-' ? 2 : 1);
+    for (char* c = name; *c != '\0' && *c != '='; ++c) {
+      if (*c == '-') *c = '_';
+    }
+  }
+}
+
 }  // namespace
 }  // namespace actlab
 
@@ -389,6 +405,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves PWLU and baseline activations over gRPC.\n"
       "Usage: actlab-server [--listen=HOST:PORT] [--max_message_mb=N] ...");
+  actlab::AcceptDashedFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
   return actlab::Run();
 }

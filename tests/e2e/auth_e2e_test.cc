@@ -54,7 +54,8 @@ class AuthE2eTest : public ::testing::Test {
                 absl::StrCat(kRoot, " root admin")}));
     server_ = std::make_unique<ServerProcess>(
         ACTLAB_SERVER_BINARY, dir_.path(),
-        std::vector<std::string>{"--auth_tokens=" + tokens_});
+        // The spelling; the server takes '-' or '_' in flag names.
+        std::vector<std::string>{"--auth-tokens=" + tokens_});
     // Start() waits for grpc.health.v1 SERVING, asked without a token.
     ASSERT_TRUE(Started(*server_));
     stub_ = v1::Actlab::NewStub(grpc::CreateChannel(

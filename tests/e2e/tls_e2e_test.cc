@@ -27,12 +27,13 @@ class TlsE2eTest : public ::testing::Test {
 
 TEST_F(TlsE2eTest, ServerAuthenticatedTls) {
   TempDir server_dir;
-  TlsServer server(server_dir, {"--tls_cert=" + certs_.cert("server"),
-                                "--tls_key=" + certs_.key("server")});
+  // Dashed flag names, on the server and the CLI alike.
+  TlsServer server(server_dir, {"--tls-cert=" + certs_.cert("server"),
+                                "--tls-key=" + certs_.key("server")});
   const std::string address = server.WaitForAddress();
   ASSERT_FALSE(address.empty());
 
-  ProcessResult r = Cli(address, {"--tls_ca", certs_.ca(), "health"});
+  ProcessResult r = Cli(address, {"--tls-ca", certs_.ca(), "health"});
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr("SERVING"));
   r = Cli(address, {"--tls_ca", certs_.ca(), "activations"});
