@@ -3,8 +3,10 @@
 relies on: valid YAML with apiVersion/kind/metadata.name; a Deployment of at
 least two replicas with gRPC readiness and liveness probes on the gRPC port
 and resources set; a Service, a PodDisruptionBudget and the Deployment's
-pods all matching one set of labels; the database URL from a Secret; a
-PostgreSQL StatefulSet; a Job running `actlab bench` against the Service.
+pods all matching one set of labels; the database URL from a Secret; bearer
+tokens from a mounted Secret with an admin among them; a PostgreSQL
+StatefulSet; a Job running `actlab bench` against the Service with a token
+the server accepts.
 
 Usage: check_k8s.py REPO_ROOT  (needs python3-yaml)
 """
@@ -21,6 +23,38 @@ def fail(message):
 
 def matches(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def secret_value(secrets, ref):
+    for secret in secrets:
+        if secret["metadata"]["name"] == ref["name"]:
+            data = secret.get("stringData", {})
+            if ref["key"] in data:
+                return data[ref["key"]]
+    fail("the Secret %s/%s is not defined" % (ref["name"], ref["key"]))
+
+
+def secret_file(pod, container, flag, secrets):
+    """The content of the Secret-backed file the container's `flag` names."""
+    paths = [a[len(flag):] for a in container.get("args", [])
+             if a.startswith(flag)]
+    if not paths:
+        fail("the server is not given %s" % flag)
+    path = paths[0]
+    for mount in container.get("volumeMounts", []):
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if not path.startswith(prefix):
+            continue
+        volume = next(v for v in pod.get("volumes", [])
+                      if v["name"] == mount["name"])
+        if "secret" not in volume:
+            fail("%s is not mounted from a Secret" % path)
+        name = path[len(prefix):]
+        key = next((i["key"] for i in volume["secret"].get("items", [])
+                    if i["path"] == name), name)
+        return secret_value(secrets,
+                            {"name": volume["secret"]["secretName"], "key": key})
+    fail("no volume is mounted at %s" % path)
 
 
 def main():
@@ -85,6 +119,11 @@ def main():
         fail("the Secret %s/%s is not defined" % (secret["name"], secret["key"]))
     if "--store=$(ACTLAB_STORE)" not in container.get("args", []):
         fail("the server is not given --store=$(ACTLAB_STORE)")
+    tokens = secret_file(pod, container, "--auth_tokens=", by_kind["Secret"])
+    token_lines = [line.split() for line in tokens.splitlines()
+                   if line.strip() and not line.startswith("#")]
+    if not any(fields[2:] == ["admin"] for fields in token_lines):
+        fail("the tokens file has no admin principal")
 
     service = next((s for s in by_kind["Service"]
                     if matches(s["spec"].get("selector"), pod_labels)), None)
@@ -110,6 +149,15 @@ def main():
     target = "--server=%s:50051" % service["metadata"]["name"]
     if target not in command:
         fail("the Job does not bench the Service (%s)" % target)
+    bench_env = {e["name"]: e for e in
+                 job["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    token_ref = bench_env.get("ACTLAB_TOKEN", {}).get("valueFrom", {}).get(
+        "secretKeyRef")
+    if not token_ref:
+        fail("the Job sends no ACTLAB_TOKEN from a Secret")
+    bench_token = secret_value(by_kind["Secret"], token_ref)
+    if not any(fields and fields[0] == bench_token for fields in token_lines):
+        fail("the Job's token is not in the server's tokens file")
     print("deploy/k8s: ok (%d documents)" % len(docs))
     return 0
 
