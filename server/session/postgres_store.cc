@@ -469,6 +469,24 @@ void PostgresStore::Release(std::unique_ptr<Connection> connection) {
   idle_.push_back(std::move(connection));
 }
 
+namespace {
+
+// The session's row without its units; nullopt when there is none.
+absl::StatusOr<std::optional<SessionRow>> ReadSessionRow(
+    postgres_internal::Connection& c, absl::string_view session_id) {
+  absl::StatusOr<postgres_internal::Result> r =
+      c.Query("read session",
+              absl::StrCat("SELECT ", postgres_internal::kSessionColumns,
+                           " FROM sessions WHERE id = $1")
+                  .c_str(),
+              {session_id});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return std::nullopt;
+  return postgres_internal::ReadSession(*r, 0);
+}
+
+}  // namespace
+
 absl::Status PostgresStore::WithRetry(
     absl::FunctionRef<absl::Status(Connection&)> attempt) {
   absl::BitGen bits;
@@ -585,17 +603,14 @@ absl::StatusOr<std::optional<StoredSession>> PostgresStore::GetSession(
     absl::Status s =
         c.Exec("begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     if (!s.ok()) return s;
-    absl::StatusOr<Result> r =
-        c.Query("read session",
-                absl::StrCat("SELECT ", postgres_internal::kSessionColumns,
-                             " FROM sessions WHERE id = $1")
-                    .c_str(),
-                {session_id});
-    if (!r.ok()) return r.status();
-    if (r->rows() == 0) return absl::OkStatus();
+    absl::StatusOr<std::optional<SessionRow>> row =
+        ReadSessionRow(c, session_id);
+    if (!row.ok()) return row.status();
+    if (!row->has_value()) return absl::OkStatus();
     StoredSession stored;
-    stored.session = postgres_internal::ReadSession(*r, 0);
-    r = c.Query("read units",
+    stored.session = **std::move(row);
+    absl::StatusOr<Result> r =
+        c.Query("read units",
                 absl::StrCat("SELECT ", postgres_internal::kUnitColumns,
                              " FROM units WHERE session_id = $1 "
                              "ORDER BY position, name")
@@ -615,15 +630,10 @@ absl::StatusOr<std::optional<SessionRow>> PostgresStore::GetSessionRow(
     absl::string_view session_id) {
   std::optional<SessionRow> out;
   absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    absl::StatusOr<Result> r =
-        c.Query("read session",
-                absl::StrCat("SELECT ", postgres_internal::kSessionColumns,
-                             " FROM sessions WHERE id = $1")
-                    .c_str(),
-                {session_id});
-    if (!r.ok()) return r.status();
-    out.reset();
-    if (r->rows() > 0) out = postgres_internal::ReadSession(*r, 0);
+    absl::StatusOr<std::optional<SessionRow>> row =
+        ReadSessionRow(c, session_id);
+    if (!row.ok()) return row.status();
+    out = *std::move(row);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
