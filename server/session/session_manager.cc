@@ -128,6 +128,19 @@ absl::StatusOr<session::UnitRecord> ParseUnit(const UnitRow& row,
   return record;
 }
 
+// Locks unit `unit` of `session` in `txn` and parses it, setting *position
+// to the unit's; NotFound when the session has no such unit.
+absl::StatusOr<session::UnitRecord> LockRecord(SessionTransaction& txn,
+                                               absl::string_view session,
+                                               absl::string_view unit,
+                                               int64_t* position) {
+  absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(unit);
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return UnitNotFound(unit, session);
+  *position = (*row)->position;
+  return ParseUnit(**row, session);
+}
+
 // The resolved initial shape of a stored config. Re-validating a stored
 // config only resolves its shape again: it was filled and checked before it
 // was written.
@@ -384,11 +397,10 @@ absl::Status CommitFit(SessionStore& store, absl::string_view session,
     attempt = *run;
     const absl::Time now = absl::Now();
     attempt.set_write_unix_nanos(absl::ToUnixNanos(now));
-    absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(unit_name);
-    if (!row.ok()) return row.status();
     // Units are never removed, only replaced, so the name still resolves.
-    if (!row->has_value()) return UnitNotFound(unit_name, session);
-    absl::StatusOr<session::UnitRecord> record = ParseUnit(**row, session);
+    int64_t position = 0;
+    absl::StatusOr<session::UnitRecord> record =
+        LockRecord(txn, session, unit_name, &position);
     if (!record.ok()) return record.status();
     changed = record->unit().version() != *version;
     if (changed) {
@@ -406,7 +418,7 @@ absl::Status CommitFit(SessionStore& store, absl::string_view session,
                        state.mutable_parameters());
       state.set_training_steps(state.training_steps() + new_steps);
       Touch(now, &state);
-      absl::Status s = txn.PutUnit(MakeRow(*record, (*row)->position));
+      absl::Status s = txn.PutUnit(MakeRow(*record, position));
       if (!s.ok()) return s;
       new_version = state.version();
     }
@@ -734,13 +746,9 @@ absl::StatusOr<v1::RunningStats> SessionManager::FoldObserved(
   v1::RunningStats stats;
   absl::Status status =
       store_->Update(ref.session_id(), [&](SessionTransaction& txn) {
-        absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(ref.unit());
-        if (!row.ok()) return row.status();
-        if (!row->has_value()) {
-          return UnitNotFound(ref.unit(), ref.session_id());
-        }
+        int64_t position = 0;
         absl::StatusOr<session::UnitRecord> record =
-            ParseUnit(**row, ref.session_id());
+            LockRecord(txn, ref.session_id(), ref.unit(), &position);
         if (!record.ok()) return record.status();
         v1::Unit& state = *record->mutable_unit();
         absl::Status s = CheckPhase(state, label);
@@ -753,7 +761,7 @@ absl::StatusOr<v1::RunningStats> SessionManager::FoldObserved(
         state.set_batches_observed(state.batches_observed() + 1);
         const absl::Time now = absl::Now();
         Touch(now, &state);
-        s = txn.PutUnit(MakeRow(*record, (*row)->position));
+        s = txn.PutUnit(MakeRow(*record, position));
         if (!s.ok()) return s;
         stats = state.stats();
         return txn.Touch(now);
@@ -1128,11 +1136,9 @@ absl::Status SessionManager::TrainStep(const Principal& caller,
   int64_t training_steps = 0;
   std::string run_id;
   status = store_->Update(ref.session_id(), [&](SessionTransaction& txn) {
-    absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(ref.unit());
-    if (!row.ok()) return row.status();
-    if (!row->has_value()) return UnitNotFound(ref.unit(), ref.session_id());
+    int64_t position = 0;
     absl::StatusOr<session::UnitRecord> record =
-        ParseUnit(**row, ref.session_id());
+        LockRecord(txn, ref.session_id(), ref.unit(), &position);
     if (!record.ok()) return record.status();
     absl::Status s = CheckTrainingPhase(record->unit(), label);
     if (!s.ok()) return s;
@@ -1208,7 +1214,7 @@ absl::Status SessionManager::TrainStep(const Principal& caller,
     }
     s = txn.PutRun(MakeRunRow(**run));
     if (!s.ok()) return s;
-    s = txn.PutUnit(MakeRow(*record, (*row)->position));
+    s = txn.PutUnit(MakeRow(*record, position));
     if (!s.ok()) return s;
     training_steps = updated.training_steps();
     run_id = current.id();
@@ -1234,13 +1240,9 @@ absl::StatusOr<v1::FitSummary> SessionManager::Fit(
   int64_t version = 0;
   absl::Status status =
       store_->Update(ref.session_id(), [&](SessionTransaction& txn) {
-        absl::StatusOr<std::optional<UnitRow>> row = txn.LockUnit(ref.unit());
-        if (!row.ok()) return row.status();
-        if (!row->has_value()) {
-          return UnitNotFound(ref.unit(), ref.session_id());
-        }
+        int64_t position = 0;
         absl::StatusOr<session::UnitRecord> record =
-            ParseUnit(**row, ref.session_id());
+            LockRecord(txn, ref.session_id(), ref.unit(), &position);
         if (!record.ok()) return record.status();
         absl::Status s = CheckTrainingPhase(
             record->unit(), UnitLabel(ref.unit(), ref.session_id()));
