@@ -60,7 +60,6 @@ constexpr int64_t kPrefetch = 512;
 inline void Prefetch(const float* p) {
   _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetch), _MM_HINT_T0);
 }
-constexpr int64_t kFold = 4096;  // elements between folds into double
 constexpr int kMaxRegions = kPwluMaxIntervals + 2;
 // Largest histogram: 4 copies of N + 3 regions rounded up to 8 (gather,
 // large N).
@@ -274,23 +273,32 @@ void ForwardLoop(const PwluUnitTable& table, const float* x, float* y,
   ForwardMasked(f, x + e, y + e, n - e);
 }
 
-// Per-vector output of a backward stage for the scalar histogram stream:
-// each lane's region as 16 bits in lane order, and its (g, g * v) pair in
-// the order unpacklo / unpackhi leave them. Region N + 2 is a trash slot
-// for elements that must not count (x NaN or +-inf); it is never folded.
+// What a backward stage hands the histogram for one vector: each lane's
+// region, its g and g * v. Region N + 2 is a trash slot for elements that
+// must not count (x NaN or +-inf); it is never folded.
+struct StagedVector {
+  __m512i region;
+  __m512 g;
+  __m512 gv;
+};
+
+// One ring slot of staged vectors for the scalar histogram stream: 32 bytes
+// of keys and 32 floats (plus padding) of values, in the layout the
+// histogram's Stage writes and its Add reads.
 struct Staged {
-  uint16_t* region;
-  float* pairs;
+  uint32_t* keys;
+  float* values;
 };
 
 // How a vector's dx is written: all 16 lanes, all 16 lanes with a
 // non-temporal store (64-byte aligned), or the lanes in the mask.
 enum class Store { kFull, kStream, kMasked };
 
-// dx = slope * g (NaN where x is NaN) and the staged regions / pairs.
+// Writes dx = slope * g (NaN where x is NaN) and returns what the histogram
+// needs.
 template <Store kStore>
-void Finish(__mmask16 m, __m512 x, __m512 g, __m512i region, __m512 slope,
-            __m512 v, __m512i trash, float* dx, Staged out) {
+StagedVector Finish(__mmask16 m, __m512 x, __m512 g, __m512i region,
+                    __m512 slope, __m512 v, __m512i trash, float* dx) {
   const __m512 dxv =
       _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), slope, g);
   if constexpr (kStore == Store::kFull) {
@@ -303,11 +311,7 @@ void Finish(__mmask16 m, __m512 x, __m512 g, __m512i region, __m512 slope,
   // fpclass 0x99: QNaN, SNaN, +inf, -inf.
   region =
       _mm512_mask_mov_epi32(region, _mm512_fpclass_ps_mask(x, 0x99), trash);
-  const __m512 gv = _mm512_mul_ps(g, v);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.region),
-                      _mm512_cvtepi32_epi16(region));
-  _mm512_storeu_ps(out.pairs, _mm512_unpacklo_ps(g, gv));
-  _mm512_storeu_ps(out.pairs + kLanes, _mm512_unpackhi_ps(g, gv));
+  return {region, g, _mm512_mul_ps(g, v)};
 }
 
 // Lanes outside m read as x = 0, g = 0 and so add exact zeros.
@@ -360,9 +364,14 @@ class Regions {
 // Register tables. permutexvar / permutex2var read only the low bits of the
 // region, so out-of-range indices of lanes the masks override are harmless.
 // v = t - i inside (t carries at most a few ulps of N + 1 <= 31, so u is
-// good to ~2e-6), x - B on the tails. kTails (N + 2 > 64): the table holds
-// the N <= 64 interval slopes only (entries 1..N, indexed by the interval)
-// and the tails come from the masks.
+// good to ~2e-6), x - B on the tails. An x just below B_R whose t rounds up
+// to N lands in the right tail with v = 0 rather than in interval N - 1
+// with u = 1: the same Y gradient, and the slope of the tail instead of the
+// interval's, as for any element t rounds across a breakpoint. Skipping
+// the clamp to N - 1 and taking v with one vreduceps saves two of the
+// stage's ~23 vector operations. kTails (N + 2 > 64): the table holds the
+// N <= 64 interval slopes only (entries 1..N, indexed by the interval) and
+// the tails come from the masks.
 template <int kRegs, bool kTails = false>
 class RegisterStage {
  public:
@@ -373,19 +382,20 @@ class RegisterStage {
         right_slope_(_mm512_set1_ps(t.k[t.intervals + 1])) {}
 
   template <Store kStore>
-  void Run(__mmask16 m, const float* x, const float* dy, float* dx,
-           Staged out) const {
+  StagedVector Run(__mmask16 m, const float* x, const float* dy,
+                   float* dx) const {
     const __m512 xv = Load<kStore>(m, x);
     const __m512 g = Load<kStore>(m, dy);
     const __m512 s = _mm512_sub_ps(xv, regions_.left());
     const __m512 t = regions_.t(s);
-    const __m512i i = regions_.Interval(t);
+    // Not clamped to N - 1 (see the class comment); v = t - floor(t).
+    const __m512i i = _mm512_cvttps_epi32(t);
     const __mmask16 below = regions_.Below(xv);
     const __mmask16 above = regions_.Above(xv);
     __m512i r = _mm512_add_epi32(i, _mm512_set1_epi32(1));
     r = _mm512_maskz_mov_epi32(static_cast<__mmask16>(~below), r);
     r = _mm512_mask_mov_epi32(r, above, regions_.right_region());
-    __m512 v = _mm512_sub_ps(t, _mm512_cvtepi32_ps(i));
+    __m512 v = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     v = _mm512_mask_mov_ps(v, below, s);
     v = _mm512_mask_sub_ps(v, above, xv, regions_.right());
     __m512 slope;
@@ -395,7 +405,7 @@ class RegisterStage {
     } else {
       slope = k_(r);
     }
-    Finish<kStore>(m, xv, g, r, slope, v, regions_.trash(), dx, out);
+    return Finish<kStore>(m, xv, g, r, slope, v, regions_.trash(), dx);
   }
 
  private:
@@ -413,8 +423,8 @@ class GatherStage {
       : regions_(t), p_(t.p), k_(t.k), s_(t.s), c_(t.c) {}
 
   template <Store kStore>
-  void Run(__mmask16 m, const float* x, const float* dy, float* dx,
-           Staged out) const {
+  StagedVector Run(__mmask16 m, const float* x, const float* dy,
+                   float* dx) const {
     const __m512 xv = Load<kStore>(m, x);
     const __m512 g = Load<kStore>(m, dy);
     const __m512i i = _mm512_max_epi32(
@@ -424,7 +434,7 @@ class GatherStage {
     r = _mm512_mask_mov_epi32(r, regions_.Below(xv), _mm512_setzero_si512());
     r = _mm512_mask_mov_epi32(r, regions_.Above(xv), regions_.right_region());
     const __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(xv, p_(r)), s_(r), c_(r));
-    Finish<kStore>(m, xv, g, r, k_(r), v, regions_.trash(), dx, out);
+    return Finish<kStore>(m, xv, g, r, k_(r), v, regions_.trash(), dx);
   }
 
  private:
@@ -432,106 +442,227 @@ class GatherStage {
   GatherTable p_, k_, s_, c_;
 };
 
-// One 8-byte load, add and store per element into lane-private copies
-// kStride pairs apart: lane e uses copy e % kCopies, so the lanes of a
-// vector never conflict, and a copy's consecutive updates are a vector
-// apart. The regions come in as four 8-byte words and are taken apart with
-// shifts, and the copy and pair offsets are constants: only the histogram
-// and the pairs are loaded per element.
-template <int kCopies, int kStride>
-void AddPairs(const uint16_t* region, const float* pairs, float* histogram) {
-  double* h = reinterpret_cast<double*>(histogram);
-  const double* p = reinterpret_cast<const double*>(pairs);
-  uint64_t words[4];
-  std::memcpy(words, region, sizeof(words));
-#pragma GCC unroll 16
-  for (int e = 0; e < kLanes; ++e) {
-    const int r = static_cast<int>((words[e / 4] >> (16 * (e % 4))) & 0xFFFF);
-    // unpacklo holds the pairs of lanes 0, 1, 4, 5, ..., unpackhi 2, 3, 6, 7.
-    const int pair = (e & 2) * 4 + (e >> 2) * 2 + (e & 1);
-    double* slot = h + (e % kCopies) * kStride + r;
-    // The 16-byte load also reads the next pair (the ring is padded); only
-    // the low pair is stored, and the load folds into the add.
-    const __m128 sum = _mm_add_ps(
-        _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<__m128i*>(slot))),
-        _mm_loadu_ps(reinterpret_cast<const float*>(p + pair)));
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(slot), _mm_castps_si128(sum));
-  }
-}
-
-// Zeroes the first `floats` (a multiple of 16) of each of `copies` copies
-// `width` floats apart. The zero is hidden from the compiler, which would
-// otherwise turn the loop into a rep stos with a long startup.
-void ClearHistogram(int copies, int width, int floats, float* histogram) {
+// A zero the compiler cannot see through: clearing loops with a visible
+// zero become rep stos or memset calls with a long startup (and, inside a
+// kernel, spills of every live register around the call).
+__m512 HiddenZero() {
   __m512 zero = _mm512_setzero_ps();
   asm("" : "+v"(zero));
-  for (int copy = 0; copy < copies; ++copy) {
-    for (int j = 0; j < floats; j += kLanes) {
-      _mm512_store_ps(histogram + copy * width + j, zero);
-    }
-  }
+  return zero;
 }
 
-// Floats of each copy that can be nonzero: the regions and the trash slot.
-int UsedFloats(int regions) { return (2 * (regions + 1) + 15) / 16 * 16; }
+// Per-region sums through one 8-byte load, add and store per element into
+// lane-private copies kStride pairs apart: lane e uses copy e % kCopies, so
+// the lanes of a vector never conflict, and a copy's consecutive updates
+// are a vector apart. For any N the kernels support.
+template <int kCopies, int kStride>
+class LaneHistogram {
+ public:
+  // Elements between folds into double: each float sum then holds at most
+  // kFold / 16 terms.
+  static constexpr int64_t kFold = 4096;
+  static_assert(kStride % 8 == 0 && kCopies * kStride * 2 <= kHistogramFloats);
 
-// Adds the copies together in float, in copy order (deterministic), then
-// into sums in double, and clears them unless this is the last fold. The
-// float stage adds at most 16 terms per sum, each already a float sum of
-// at most kFold / 16 terms.
-void FoldHistogram(int copies, int regions, int width, bool clear,
-                   float* histogram, double* sums) {
-  for (int j = 0; j < 2 * regions; j += kLanes) {
-    __m512 total = _mm512_load_ps(histogram + j);
-    for (int copy = 1; copy < copies; ++copy) {
-      total =
-          _mm512_add_ps(total, _mm512_load_ps(histogram + copy * width + j));
-    }
-    alignas(64) float lanes[kLanes];
-    _mm512_store_ps(lanes, total);
-    const int end = 2 * regions - j < kLanes ? 2 * regions - j : kLanes;
-    for (int l = 0; l < end; ++l) sums[j + l] += lanes[l];
+  explicit LaneHistogram(int regions) : regions_(regions) { Clear(); }
+
+  // Keys: each lane's region as 16 bits in lane order; values: the (g, g v)
+  // pairs in the order unpacklo / unpackhi leave them.
+  static void Stage(const StagedVector& sv, Staged out) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.keys),
+                        _mm512_cvtepi32_epi16(sv.region));
+    _mm512_storeu_ps(out.values, _mm512_unpacklo_ps(sv.g, sv.gv));
+    _mm512_storeu_ps(out.values + kLanes, _mm512_unpackhi_ps(sv.g, sv.gv));
   }
-  if (clear) ClearHistogram(copies, width, UsedFloats(regions), histogram);
-}
 
-// kStride: histogram pairs per copy, a multiple of 8 (copies stay 64-byte
-// aligned for the fold) above the trash region N + 2.
-template <class Stage, int kCopies, int kStride>
+  // The regions come in as four 8-byte words and are taken apart with
+  // shifts, and the copy and pair offsets are constants: only the histogram
+  // and the pairs are loaded per element.
+  void Add(Staged in) {
+    double* h = reinterpret_cast<double*>(h_);
+    const double* p = reinterpret_cast<const double*>(in.values);
+    uint64_t words[4];
+    std::memcpy(words, in.keys, sizeof(words));
+#pragma GCC unroll 16
+    for (int e = 0; e < kLanes; ++e) {
+      const int r = static_cast<int>((words[e / 4] >> (16 * (e % 4))) & 0xFFFF);
+      // unpacklo holds the pairs of lanes 0, 1, 4, 5, ..., unpackhi 2, 3, 6, 7.
+      const int pair = (e & 2) * 4 + (e >> 2) * 2 + (e & 1);
+      double* slot = h + (e % kCopies) * kStride + r;
+      // The 16-byte load also reads the next pair (the ring is padded); only
+      // the low pair is stored, and the load folds into the add.
+      const __m128 sum = _mm_add_ps(
+          _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<__m128i*>(slot))),
+          _mm_loadu_ps(reinterpret_cast<const float*>(p + pair)));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(slot), _mm_castps_si128(sum));
+    }
+  }
+
+  // Adds the copies together in float, in copy order (deterministic), then
+  // into sums in double, and clears them unless this is the last fold.
+  void Fold(bool clear, double* sums) {
+    for (int j = 0; j < 2 * regions_; j += kLanes) {
+      __m512 total = _mm512_load_ps(h_ + j);
+      for (int copy = 1; copy < kCopies; ++copy) {
+        total = _mm512_add_ps(total, _mm512_load_ps(h_ + copy * kWidth + j));
+      }
+      alignas(64) float lanes[kLanes];
+      _mm512_store_ps(lanes, total);
+      const int end = 2 * regions_ - j < kLanes ? 2 * regions_ - j : kLanes;
+      for (int l = 0; l < end; ++l) sums[j + l] += lanes[l];
+    }
+    if (clear) Clear();
+  }
+
+ private:
+  static constexpr int kWidth = 2 * kStride;
+  // The floats of each copy that can be nonzero: the regions and the trash
+  // slot.
+  void Clear() {
+    const __m512 zero = HiddenZero();
+    const int vectors = (2 * (regions_ + 1) + 15) / 16;
+    for (int copy = 0; copy < kCopies; ++copy) {
+      for (int j = 0; j < vectors; ++j) {
+        _mm512_store_ps(h_ + copy * kWidth + j * kLanes, zero);
+      }
+    }
+  }
+
+  int regions_;
+  alignas(64) float h_[kCopies * kWidth];
+};
+
+// Per-region sums for up to 4 kRowVectors regions (the trash slot
+// included), two elements per update: lanes e and e + 8 form a pair whose
+// regions (r, r') index a 2-D histogram of (sum g, sum g v for r; the same
+// for r') entries, updated with one 16-byte load, add and store. That
+// halves the scalar stream, and two updates in flight meet on one entry
+// far more rarely than on a 1-D slot, so no lane-private copies are needed.
+// Folding sums each row's first half (region r) and each column's second
+// half (region r'); kRowVectors is a constant so that the column sums stay
+// in registers (a fold with them in memory cost ~190 ns, as much as
+// staging 1000 elements).
+template <int kRowVectors>
+class PairHistogram {
+ public:
+  static_assert(kRowVectors >= 1 && kRowVectors <= 8);
+  // Regions the histogram takes, the trash slot not counted.
+  static constexpr int kMaxRegions = 4 * kRowVectors - 1;
+  // Each float entry then holds at most 512 terms.
+  static constexpr int64_t kFold = 1024;
+
+  explicit PairHistogram(int regions) : regions_(regions) {
+    const __m512 zero = HiddenZero();
+    for (int r = 0; r <= regions_; ++r) {
+      for (int k = 0; k < kRowVectors; ++k) {
+        _mm512_store_ps(h_ + r * kRowFloats + k * kLanes, zero);
+      }
+    }
+  }
+
+  // Keys: the entry's byte offset for pairs (e, e + 8), 8 x 32 bits; values:
+  // the entries' addends (g_e, gv_e, g_e+8, gv_e+8) in pair order.
+  static void Stage(const StagedVector& sv, Staged out) {
+    static_assert(kRowFloats * sizeof(float) == 1 << 9);
+    const __m512i shifted = _mm512_sllv_epi32(
+        sv.region,
+        _mm512_set_epi32(4, 4, 4, 4, 4, 4, 4, 4, 9, 9, 9, 9, 9, 9, 9, 9));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.keys),
+                        _mm256_or_si256(_mm512_castsi512_si256(shifted),
+                                        _mm512_extracti32x8_epi32(shifted, 1)));
+    const __m512i first = _mm512_set_epi32(27, 11, 19, 3, 26, 10, 18, 2, 25, 9,
+                                           17, 1, 24, 8, 16, 0);
+    const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(4));
+    _mm512_storeu_ps(out.values, _mm512_permutex2var_ps(sv.g, first, sv.gv));
+    _mm512_storeu_ps(out.values + kLanes,
+                     _mm512_permutex2var_ps(sv.g, second, sv.gv));
+  }
+
+  void Add(Staged in) {
+    char* base = reinterpret_cast<char*>(h_);
+#pragma GCC unroll 8
+    for (int j = 0; j < kLanes / 2; ++j) {
+      float* entry = reinterpret_cast<float*>(base + in.keys[j]);
+      _mm_storeu_ps(entry, _mm_add_ps(_mm_loadu_ps(entry),
+                                      _mm_loadu_ps(in.values + 4 * j)));
+    }
+  }
+
+  // Row sums and column sums in float, in a fixed order (deterministic),
+  // then into sums in double; each vector is cleared as it is read unless
+  // this is the last fold. The trash row and column are never read out.
+  void Fold(bool clear, double* sums) {
+    const __m512 zero = HiddenZero();
+    __m512 columns[kRowVectors];
+    for (int k = 0; k < kRowVectors; ++k) columns[k] = zero;
+    for (int r = 0; r <= regions_; ++r) {
+      float* row = h_ + r * kRowFloats;
+      __m512 total = zero;
+      for (int k = 0; k < kRowVectors; ++k) {
+        const __m512 v = _mm512_load_ps(row + k * kLanes);
+        if (clear) _mm512_store_ps(row + k * kLanes, zero);
+        columns[k] = _mm512_add_ps(columns[k], v);
+        total = _mm512_add_ps(total, v);
+      }
+      if (r < regions_) AddPair(Quarters(total), sums + 2 * r);
+    }
+    for (int k = 0; k < kRowVectors; ++k) {
+      for (int q = 0; q < 4 && 4 * k + q < regions_; ++q) {
+        // The entry's (z, w): region r' = 4k + q's second half.
+        AddPair(_mm_movehl_ps(_mm_setzero_ps(),
+                              _mm512_extractf32x4_ps(columns[k], q)),
+                sums + 2 * (4 * k + q));
+      }
+    }
+  }
+
+ private:
+  static constexpr int kRowFloats = 128;  // 32 entries: key = r * 32 + r'
+
+  // The sum of a vector's four entries.
+  static __m128 Quarters(__m512 v) {
+    const __m256 half =
+        _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(half),
+                      _mm256_extractf128_ps(half, 1));
+  }
+
+  // sums[0..1] += the low two floats of v, in double.
+  static void AddPair(__m128 v, double* sums) {
+    _mm_storeu_pd(sums, _mm_add_pd(_mm_loadu_pd(sums), _mm_cvtps_pd(v)));
+  }
+
+  int regions_;
+  alignas(64) float h_[4 * kRowVectors * kRowFloats];
+};
+
+template <class Stage, class Histogram>
 void Backward(const PwluUnitTable& table, const float* x, const float* dy,
               float* dx, int64_t n, double* sums) {
-  static_assert(kStride % 8 == 0 && kCopies * kStride * 2 <= kHistogramFloats);
-  const int regions = table.intervals + 2;
-  constexpr int kWidth = 2 * kStride;
   // A ring of staged vectors: vector v is added to the histogram while
   // vector v + kLag is staged, so the scalar adds and the vector work
   // overlap in the core, and the adds read stores that have completed.
   constexpr int kRing = 8;
   constexpr int kLag = 6;
-  alignas(64) float histogram[kCopies * kWidth];
-  alignas(64) float pairs[kRing * 2 * kLanes + 2];
-  alignas(64) uint16_t region[kRing * kLanes];
-  ClearHistogram(kCopies, kWidth, UsedFloats(regions), histogram);
+  Histogram histogram(table.intervals + 2);
+  alignas(64) uint32_t keys[kRing * 8];
+  alignas(64) float values[kRing * 2 * kLanes + 2];
   const Stage stage(table);
   auto staged = [&](int64_t v) {
     const int at = static_cast<int>(v % kRing);
-    return Staged{region + at * kLanes, pairs + at * 2 * kLanes};
-  };
-  auto add = [&](int64_t v) {
-    const Staged s = staged(v);
-    AddPairs<kCopies, kStride>(s.region, s.pairs, histogram);
+    return Staged{keys + at * 8, values + at * 2 * kLanes};
   };
   int64_t staged_vectors = 0;
   int64_t since_fold = 0;
   // Stages one vector from element e, then adds the one kLag before it.
   auto step = [&](auto store, __mmask16 m, int64_t e) {
-    stage.template Run<decltype(store)::value>(m, x + e, dy + e, dx + e,
-                                               staged(staged_vectors));
+    Histogram::Stage(
+        stage.template Run<decltype(store)::value>(m, x + e, dy + e, dx + e),
+        staged(staged_vectors));
     if (staged_vectors >= kLag) {
-      add(staged_vectors - kLag);
+      histogram.Add(staged(staged_vectors - kLag));
       since_fold += kLanes;
-      if (since_fold >= kFold) {
-        FoldHistogram(kCopies, regions, kWidth, true, histogram, sums);
+      if (since_fold >= Histogram::kFold) {
+        histogram.Fold(true, sums);
         since_fold = 0;
       }
     }
@@ -567,11 +698,23 @@ void Backward(const PwluUnitTable& table, const float* x, const float* dy,
   if (table.stream_stores) _mm_sfence();
   for (int64_t v = staged_vectors > kLag ? staged_vectors - kLag : 0;
        v < staged_vectors; ++v) {
-    add(v);
+    histogram.Add(staged(v));
     since_fold += kLanes;
   }
-  if (since_fold > 0) {
-    FoldHistogram(kCopies, regions, kWidth, false, histogram, sums);
+  if (since_fold > 0) histogram.Fold(false, sums);
+}
+
+// Backward with the smallest pair histogram that holds N + 2 regions.
+template <class Stage>
+void BackwardPaired(const PwluUnitTable& table, const float* x, const float* dy,
+                    float* dx, int64_t n, double* sums) {
+  const int regions = table.intervals + 2;
+  if (regions <= PairHistogram<2>::kMaxRegions) {
+    Backward<Stage, PairHistogram<2>>(table, x, dy, dx, n, sums);
+  } else if (regions <= PairHistogram<5>::kMaxRegions) {
+    Backward<Stage, PairHistogram<5>>(table, x, dy, dx, n, sums);
+  } else {
+    Backward<Stage, PairHistogram<8>>(table, x, dy, dx, n, sums);
   }
 }
 
@@ -670,15 +813,15 @@ void PwluForwardAvx512RegTable(const PwluUnitTable& table, const float* x,
 void PwluBackwardAvx512RegTable(const PwluUnitTable& table, const float* x,
                                 const float* dy, float* dx, int64_t n,
                                 double* sums) {
-  // The stride must exceed the trash region N + 2.
-  if (table.intervals + 2 <= kLanes) {
-    Backward<RegisterStage<1>, 16, 32>(table, x, dy, dx, n, sums);
-  } else if (table.intervals + 3 <= 24) {
-    Backward<RegisterStage<2>, 16, 24>(table, x, dy, dx, n, sums);
-  } else if (table.intervals + 3 <= 32) {
-    Backward<RegisterStage<2>, 16, 32>(table, x, dy, dx, n, sums);
+  const int regions = table.intervals + 2;
+  if (regions <= kLanes) {
+    BackwardPaired<RegisterStage<1>>(table, x, dy, dx, n, sums);
+  } else if (regions <= PairHistogram<8>::kMaxRegions) {
+    BackwardPaired<RegisterStage<2>>(table, x, dy, dx, n, sums);
   } else {
-    Backward<RegisterStage<2>, 16, 64>(table, x, dy, dx, n, sums);
+    // The lane histogram's stride must exceed the trash region N + 2.
+    Backward<RegisterStage<2>, LaneHistogram<16, 64>>(table, x, dy, dx, n,
+                                                      sums);
   }
 }
 
@@ -702,13 +845,16 @@ void PwluBackwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
     return;
   }
   if (table.intervals + 2 > 4 * kLanes) {
-    Backward<RegisterStage<4, true>, 16, 128>(table, x, dy, dx, n, sums);
+    Backward<RegisterStage<4, true>, LaneHistogram<16, 128>>(table, x, dy, dx,
+                                                             n, sums);
     return;
   }
   if (table.intervals + 3 <= 64) {
-    Backward<RegisterStage<4>, 16, 64>(table, x, dy, dx, n, sums);
+    Backward<RegisterStage<4>, LaneHistogram<16, 64>>(table, x, dy, dx, n,
+                                                      sums);
   } else {
-    Backward<RegisterStage<4>, 16, 128>(table, x, dy, dx, n, sums);
+    Backward<RegisterStage<4>, LaneHistogram<16, 128>>(table, x, dy, dx, n,
+                                                       sums);
   }
 }
 
@@ -722,9 +868,10 @@ void PwluBackwardAvx512Gather(const PwluUnitTable& table, const float* x,
                               double* sums) {
   // Sixteen copies of a large histogram would not fit in L1.
   if (table.intervals + 2 <= 64) {
-    Backward<GatherStage, 16, 72>(table, x, dy, dx, n, sums);
+    Backward<GatherStage, LaneHistogram<16, 72>>(table, x, dy, dx, n, sums);
   } else {
-    Backward<GatherStage, 4, kMaxStride>(table, x, dy, dx, n, sums);
+    Backward<GatherStage, LaneHistogram<4, kMaxStride>>(table, x, dy, dx, n,
+                                                        sums);
   }
 }
 
