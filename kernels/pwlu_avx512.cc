@@ -33,6 +33,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -547,8 +548,9 @@ class PairHistogram {
   static_assert(kRowVectors >= 1 && kRowVectors <= 8);
   // Regions the histogram takes, the trash slot not counted.
   static constexpr int kMaxRegions = 4 * kRowVectors - 1;
-  // Each float entry then holds at most 512 terms.
-  static constexpr int64_t kFold = 1024;
+  // Each float entry then holds at most 1024 terms, so float rounding stays
+  // below 1024 * 2^-24 (6e-5) of the terms' magnitude.
+  static constexpr int64_t kFold = 2048;
 
   explicit PairHistogram(int regions) : regions_(regions) {
     const __m512 zero = HiddenZero();
@@ -603,32 +605,38 @@ class PairHistogram {
         columns[k] = _mm512_add_ps(columns[k], v);
         total = _mm512_add_ps(total, v);
       }
-      if (r < regions_) AddPair(Quarters(total), sums + 2 * r);
+      // Entry r holds region r's first half in its (x, y).
+      if (r < regions_) AddRowSum(total, sums + 2 * r);
     }
-    for (int k = 0; k < kRowVectors; ++k) {
-      for (int q = 0; q < 4 && 4 * k + q < regions_; ++q) {
-        // The entry's (z, w): region r' = 4k + q's second half.
-        AddPair(_mm_movehl_ps(_mm_setzero_ps(),
-                              _mm512_extractf32x4_ps(columns[k], q)),
-                sums + 2 * (4 * k + q));
-      }
+    // Entry r' of the column sums holds region r''s second half in (z, w).
+    for (int k = 0; k < kRowVectors && 4 * k < regions_; ++k) {
+      AddColumnSums(columns[k], 4 * k, std::min(4, regions_ - 4 * k), sums);
     }
   }
 
  private:
   static constexpr int kRowFloats = 128;  // 32 entries: key = r * 32 + r'
 
-  // The sum of a vector's four entries.
-  static __m128 Quarters(__m512 v) {
+  // sums[0..1] += the (x, y) of the sum of v's four entries, in double.
+  static void AddRowSum(__m512 v, double* sums) {
     const __m256 half =
         _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    return _mm_add_ps(_mm256_castps256_ps128(half),
-                      _mm256_extractf128_ps(half, 1));
+    const __m128 quarter = _mm_add_ps(_mm256_castps256_ps128(half),
+                                      _mm256_extractf128_ps(half, 1));
+    _mm_storeu_pd(sums, _mm_add_pd(_mm_loadu_pd(sums), _mm_cvtps_pd(quarter)));
   }
 
-  // sums[0..1] += the low two floats of v, in double.
-  static void AddPair(__m128 v, double* sums) {
-    _mm_storeu_pd(sums, _mm_add_pd(_mm_loadu_pd(sums), _mm_cvtps_pd(v)));
+  // sums[2r..2r+1] += the (z, w) of entry q of v, in double, for the
+  // regions r = first + q, q < count.
+  static void AddColumnSums(__m512 v, int first, int count, double* sums) {
+    const __m512i pick =
+        _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 15, 14, 11, 10, 7, 6, 3, 2);
+    const __m512d add =
+        _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutexvar_ps(pick, v)));
+    const __mmask8 m = static_cast<__mmask8>((1u << (2 * count)) - 1);
+    double* at = sums + 2 * first;
+    _mm512_mask_storeu_pd(at, m,
+                          _mm512_add_pd(_mm512_maskz_loadu_pd(m, at), add));
   }
 
   int regions_;
