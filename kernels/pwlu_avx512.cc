@@ -300,8 +300,16 @@ enum class Store { kFull, kStream, kMasked };
 template <Store kStore>
 StagedVector Finish(__mmask16 m, __m512 x, __m512 g, __m512i region,
                     __m512 slope, __m512 v, __m512i trash, float* dx) {
-  const __m512 dxv =
-      _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), slope, g);
+  // fpclass 0x99: QNaN, SNaN, +inf, -inf. Vectors without any take the
+  // short path: two fewer vector operations of the stage's ~20.
+  const __mmask16 odd = _mm512_fpclass_ps_mask(x, 0x99);
+  __m512 dxv;
+  if (__builtin_expect(odd == 0, 1)) {
+    dxv = _mm512_mul_ps(slope, g);
+  } else {
+    dxv = _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), slope, g);
+    region = _mm512_mask_mov_epi32(region, odd, trash);
+  }
   if constexpr (kStore == Store::kFull) {
     _mm512_storeu_ps(dx, dxv);
   } else if constexpr (kStore == Store::kStream) {
@@ -309,9 +317,6 @@ StagedVector Finish(__mmask16 m, __m512 x, __m512 g, __m512i region,
   } else {
     _mm512_mask_storeu_ps(dx, m, dxv);
   }
-  // fpclass 0x99: QNaN, SNaN, +inf, -inf.
-  region =
-      _mm512_mask_mov_epi32(region, _mm512_fpclass_ps_mask(x, 0x99), trash);
   return {region, g, _mm512_mul_ps(g, v)};
 }
 
