@@ -15,21 +15,23 @@
 // two gathers instead of three.
 //
 // Backward classifies regions with exact compares (x == B_L is interior,
-// x == B_R the right tail), writes dx, and stages each vector's regions (16
-// bits a lane) and (g, g * v) pairs in a small ring. Scalar code adds each
-// pair into a lane-private float histogram with one 8-byte load, add and
-// store: lane l updates copy l, so the lanes of a vector never conflict. A
-// vector is added six vectors after it is staged, so the scalar stream
-// overlaps the vector work. On the target (Zen 4, 3.7 GHz) N = 16 takes ~35
-// cycles per 16 elements with the data in L1: the vector stage alone ~14
-// (19 zmm operations at the ~1.4 a cycle this core sustains), the scalar
-// stream alone ~20 (two loads a pair; ~17 even without its stores), and the
-// two barely overlap. Taking regions and pairs straight from registers
-// (extracts into general registers) measured slower. Masked per-region
-// compares would cost three vector ops per region per vector (54 for N = 16,
-// ~27+ cycles), and per-lane histograms updated with vgatherdpd /
-// vscatterdpd (conflict-free, lane-private copies) measured 1.7x slower than
-// the scalar stream (68 vs 40 us for 64 x 1024 elements, N = 16).
+// x == B_R the right tail), writes dx, and stages each vector's regions and
+// (g, g * v) values in a small ring; scalar code adds them into float
+// histograms of the per-region sums, six vectors behind the vector work so
+// the two overlap in the core, and folds them into double every few
+// thousand elements. For N <= 29 the histogram is 2-D: lanes e and e + 8
+// form a pair keyed by both regions, one 16-byte update per two elements
+// (PairHistogram). Larger N use lane-private 1-D copies, one 8-byte update
+// per element (LaneHistogram). On this machine (Zen 4 under KVM), 32K
+// elements of N = 16 in L2 take ~13 us on one core: the vector stage ~7
+// (about 20 zmm operations a vector, which is what this core sustains at
+// two a cycle), the pair updates ~4 and the folds ~1.3; the 1-D histogram
+// took ~16. Measured slower: taking regions and values straight from
+// registers (extracts), masked per-region compares (three vector operations
+// per region per vector), per-lane histograms updated with vgatherdpd /
+// vscatterdpd (1.7x slower than the scalar stream), regions from t as in
+// the forward's base-point form (fewer masks, four table lookups), and
+// 16-bit keys (fewer loads, more ALU work).
 
 #include <immintrin.h>
 

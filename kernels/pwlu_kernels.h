@@ -28,9 +28,11 @@
 // Backward (slope tables; register-table kernels take only k and compute
 // v = t - i, see PwluPass::kBackwardSlopes): regions are classified exactly (x
 // == B_L is interior, x == B_R the right tail, i = clamp(floor((x - B_L) *
-// scale), 0, N - 1)), dx = k[r] * dy, and v = (x - p[r]) * s[r] + c[r] is u
-// inside an interval (p and c compensate the float rounding of the breakpoints)
-// and x - B on the tails. Kernels write dx (NaN where x is NaN) and ADD, per
+// scale), 0, N - 1); the register-table kernels skip the clamp, so an x just
+// below B_R whose t rounds up to N counts as right tail with v = 0), dx =
+// k[r] * dy, and v = (x - p[r]) * s[r] + c[r] is u inside an interval (p and
+// c compensate the float rounding of the breakpoints) and x - B on the
+// tails. Kernels write dx (NaN where x is NaN) and ADD, per
 // region, sums[2r] += sum(dy) and sums[2r+1] += sum(dy * v) over elements
 // whose x is finite (NaN and +-inf contribute no parameter gradient). They
 // accumulate in float over bounded chunks folded into double, in a fixed
