@@ -15,12 +15,12 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
 fi
 cmake --build "$build" -j2 --target actlab_kernel_bench >&2
 
-# Three repetitions in random order, compared by their medians: the machine
+# Five repetitions in random order, compared by their medians: the machine
 # is shared, and a burst of other work then skews one repetition, not a
 # whole case or its baseline.
 json="$build/kernel_bench.json"
 "$build/bench/actlab_kernel_bench" --benchmark_out="$json" \
-  --benchmark_out_format=json --benchmark_repetitions=3 \
+  --benchmark_out_format=json --benchmark_repetitions=5 \
   --benchmark_enable_random_interleaving=true \
   --benchmark_report_aggregates_only=true "$@" >&2
 
