@@ -557,21 +557,19 @@ absl::Status PostgresStore::DeleteSession(absl::string_view session_id) {
 
 absl::StatusOr<int64_t> PostgresStore::DeleteSessionsUpdatedBefore(
     absl::Time cutoff) {
-  int64_t deleted = 0;
   // One statement; the foreign keys cascade to units and runs. A row an
   // Update holds waits for it, and is re-checked against its new
   // update_time.
-  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    absl::StatusOr<Result> r =
-        c.Query("delete idle sessions",
-                "DELETE FROM sessions WHERE update_time_ns < $1",
-                {absl::ToUnixNanos(cutoff)});
-    if (!r.ok()) return r.status();
-    deleted = r->affected();
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return deleted;
+  return WithRetryResult<int64_t>(
+      [&](Connection& c, int64_t& out) -> absl::Status {
+        absl::StatusOr<Result> r =
+            c.Query("delete idle sessions",
+                    "DELETE FROM sessions WHERE update_time_ns < $1",
+                    {absl::ToUnixNanos(cutoff)});
+        if (!r.ok()) return r.status();
+        out = r->affected();
+        return absl::OkStatus();
+      });
 }
 
 absl::Status PostgresStore::Update(
@@ -597,161 +595,145 @@ absl::Status PostgresStore::Update(
 
 absl::StatusOr<std::optional<StoredSession>> PostgresStore::GetSession(
     absl::string_view session_id) {
-  std::optional<StoredSession> out;
-  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    out.reset();
-    absl::Status s =
-        c.Exec("begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    if (!s.ok()) return s;
-    absl::StatusOr<std::optional<SessionRow>> row =
-        ReadSessionRow(c, session_id);
-    if (!row.ok()) return row.status();
-    if (!row->has_value()) return absl::OkStatus();
-    StoredSession stored;
-    stored.session = **std::move(row);
-    absl::StatusOr<Result> r =
-        c.Query("read units",
-                absl::StrCat("SELECT ", postgres_internal::kUnitColumns,
-                             " FROM units WHERE session_id = $1 "
-                             "ORDER BY position, name")
-                    .c_str(),
-                {session_id});
-    if (!r.ok()) return r.status();
-    stored.units =
-        postgres_internal::ReadAll<UnitRow>(*r, postgres_internal::ReadUnit);
-    out = std::move(stored);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
+  return WithRetryResult<std::optional<StoredSession>>(
+      [&](Connection& c, std::optional<StoredSession>& out) -> absl::Status {
+        absl::Status s =
+            c.Exec("begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        if (!s.ok()) return s;
+        absl::StatusOr<std::optional<SessionRow>> row =
+            ReadSessionRow(c, session_id);
+        if (!row.ok()) return row.status();
+        if (!row->has_value()) return absl::OkStatus();
+        StoredSession stored;
+        stored.session = **std::move(row);
+        absl::StatusOr<Result> r =
+            c.Query("read units",
+                    absl::StrCat("SELECT ", postgres_internal::kUnitColumns,
+                                 " FROM units WHERE session_id = $1 "
+                                 "ORDER BY position, name")
+                        .c_str(),
+                    {session_id});
+        if (!r.ok()) return r.status();
+        stored.units = postgres_internal::ReadAll<UnitRow>(
+            *r, postgres_internal::ReadUnit);
+        out = std::move(stored);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::optional<SessionRow>> PostgresStore::GetSessionRow(
     absl::string_view session_id) {
-  std::optional<SessionRow> out;
-  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    absl::StatusOr<std::optional<SessionRow>> row =
-        ReadSessionRow(c, session_id);
-    if (!row.ok()) return row.status();
-    out = *std::move(row);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
+  return WithRetryResult<std::optional<SessionRow>>(
+      [&](Connection& c, std::optional<SessionRow>& out) -> absl::Status {
+        absl::StatusOr<std::optional<SessionRow>> row =
+            ReadSessionRow(c, session_id);
+        if (!row.ok()) return row.status();
+        out = *std::move(row);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::vector<StoredSession>> PostgresStore::ListSessions() {
-  std::vector<StoredSession> out;
-  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    out.clear();
-    absl::Status s =
-        c.Exec("begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    if (!s.ok()) return s;
-    absl::StatusOr<Result> r =
-        c.Query("list sessions",
-                absl::StrCat("SELECT ", postgres_internal::kSessionColumns,
-                             " FROM sessions ORDER BY create_time_ns, id "
-                             "COLLATE \"C\"")
-                    .c_str());
-    if (!r.ok()) return r.status();
-    absl::flat_hash_map<std::string, size_t> index;
-    for (int i = 0; i < r->rows(); ++i) {
-      index[r->Bytes(i, 0)] = out.size();
-      out.push_back({postgres_internal::ReadSession(*r, i), {}});
-    }
-    r = c.Query("list units",
-                absl::StrCat("SELECT ", postgres_internal::kUnitColumns,
-                             ", session_id FROM units "
-                             "ORDER BY session_id, position, name")
-                    .c_str());
-    if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) {
-      auto it = index.find(r->Bytes(i, 4));
-      if (it != index.end()) {
-        out[it->second].units.push_back(postgres_internal::ReadUnit(*r, i));
-      }
-    }
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
+  return WithRetryResult<std::vector<StoredSession>>(
+      [&](Connection& c, std::vector<StoredSession>& out) -> absl::Status {
+        absl::Status s =
+            c.Exec("begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        if (!s.ok()) return s;
+        absl::StatusOr<Result> r =
+            c.Query("list sessions",
+                    absl::StrCat("SELECT ", postgres_internal::kSessionColumns,
+                                 " FROM sessions ORDER BY create_time_ns, id "
+                                 "COLLATE \"C\"")
+                        .c_str());
+        if (!r.ok()) return r.status();
+        absl::flat_hash_map<std::string, size_t> index;
+        for (int i = 0; i < r->rows(); ++i) {
+          index[r->Bytes(i, 0)] = out.size();
+          out.push_back({postgres_internal::ReadSession(*r, i), {}});
+        }
+        r = c.Query("list units",
+                    absl::StrCat("SELECT ", postgres_internal::kUnitColumns,
+                                 ", session_id FROM units "
+                                 "ORDER BY session_id, position, name")
+                        .c_str());
+        if (!r.ok()) return r.status();
+        for (int i = 0; i < r->rows(); ++i) {
+          auto it = index.find(r->Bytes(i, 4));
+          if (it != index.end()) {
+            out[it->second].units.push_back(postgres_internal::ReadUnit(*r, i));
+          }
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::optional<UnitRow>> PostgresStore::GetUnit(
     absl::string_view session_id, absl::string_view unit) {
-  std::optional<UnitRow> out;
-  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    absl::StatusOr<Result> r =
-        c.Query("read unit",
-                absl::StrCat("SELECT ", postgres_internal::kUnitColumns,
-                             " FROM units WHERE session_id = $1 AND "
-                             "name = $2")
-                    .c_str(),
-                {session_id, unit});
-    if (!r.ok()) return r.status();
-    if (r->rows() > 0) out = postgres_internal::ReadUnit(*r, 0);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
+  return WithRetryResult<std::optional<UnitRow>>(
+      [&](Connection& c, std::optional<UnitRow>& out) -> absl::Status {
+        absl::StatusOr<Result> r =
+            c.Query("read unit",
+                    absl::StrCat("SELECT ", postgres_internal::kUnitColumns,
+                                 " FROM units WHERE session_id = $1 AND "
+                                 "name = $2")
+                        .c_str(),
+                    {session_id, unit});
+        if (!r.ok()) return r.status();
+        if (r->rows() > 0) out = postgres_internal::ReadUnit(*r, 0);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::vector<RunRow>> PostgresStore::ListRuns(
     absl::string_view session_id, absl::string_view unit) {
-  std::vector<RunRow> out;
-  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    absl::StatusOr<Result> r =
-        c.Query("list runs",
-                absl::StrCat("SELECT ", postgres_internal::kRunColumns,
-                             " FROM runs WHERE session_id = $1 AND "
-                             "($2 = '' OR unit = $2) ORDER BY sequence")
-                    .c_str(),
-                {session_id, unit});
-    if (!r.ok()) return r.status();
-    out = postgres_internal::ReadAll<RunRow>(*r, postgres_internal::ReadRun);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
+  return WithRetryResult<std::vector<RunRow>>(
+      [&](Connection& c, std::vector<RunRow>& out) -> absl::Status {
+        absl::StatusOr<Result> r =
+            c.Query("list runs",
+                    absl::StrCat("SELECT ", postgres_internal::kRunColumns,
+                                 " FROM runs WHERE session_id = $1 AND "
+                                 "($2 = '' OR unit = $2) ORDER BY sequence")
+                        .c_str(),
+                    {session_id, unit});
+        if (!r.ok()) return r.status();
+        out =
+            postgres_internal::ReadAll<RunRow>(*r, postgres_internal::ReadRun);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::optional<RunRow>> PostgresStore::GetRun(
     absl::string_view session_id, absl::string_view run_id) {
-  std::optional<RunRow> out;
-  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    absl::StatusOr<Result> r =
-        c.Query("get run",
-                absl::StrCat("SELECT ", postgres_internal::kRunColumns,
-                             " FROM runs WHERE session_id = $1 AND "
-                             "run_id = $2")
-                    .c_str(),
-                {session_id, run_id});
-    if (!r.ok()) return r.status();
-    if (r->rows() > 0) out = postgres_internal::ReadRun(*r, 0);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
+  return WithRetryResult<std::optional<RunRow>>(
+      [&](Connection& c, std::optional<RunRow>& out) -> absl::Status {
+        absl::StatusOr<Result> r =
+            c.Query("get run",
+                    absl::StrCat("SELECT ", postgres_internal::kRunColumns,
+                                 " FROM runs WHERE session_id = $1 AND "
+                                 "run_id = $2")
+                        .c_str(),
+                    {session_id, run_id});
+        if (!r.ok()) return r.status();
+        if (r->rows() > 0) out = postgres_internal::ReadRun(*r, 0);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::vector<SessionRun>> PostgresStore::RunningRuns() {
-  std::vector<SessionRun> out;
-  absl::Status status = WithRetry([&](Connection& c) -> absl::Status {
-    absl::StatusOr<Result> r =
-        c.Query("read running runs",
-                absl::StrCat("SELECT ", postgres_internal::kRunColumns,
-                             ", session_id FROM runs WHERE running "
-                             "ORDER BY session_id, sequence")
-                    .c_str());
-    if (!r.ok()) return r.status();
-    out.clear();
-    for (int i = 0; i < r->rows(); ++i) {
-      out.push_back({r->Bytes(i, 5), postgres_internal::ReadRun(*r, i)});
-    }
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return out;
+  return WithRetryResult<std::vector<SessionRun>>(
+      [&](Connection& c, std::vector<SessionRun>& out) -> absl::Status {
+        absl::StatusOr<Result> r =
+            c.Query("read running runs",
+                    absl::StrCat("SELECT ", postgres_internal::kRunColumns,
+                                 ", session_id FROM runs WHERE running "
+                                 "ORDER BY session_id, sequence")
+                        .c_str());
+        if (!r.ok()) return r.status();
+        for (int i = 0; i < r->rows(); ++i) {
+          out.push_back({r->Bytes(i, 5), postgres_internal::ReadRun(*r, i)});
+        }
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace actlab

@@ -104,6 +104,19 @@ class PostgresStore final : public SessionStore {
   // Runs `attempt` on a pooled connection, again after a retryable failure
   // (see the header comment).
   absl::Status WithRetry(absl::FunctionRef<absl::Status(Connection&)> attempt);
+  // WithRetry for calls with a result: each attempt fills a fresh T, and the
+  // successful attempt's is returned.
+  template <class T>
+  absl::StatusOr<T> WithRetryResult(
+      absl::FunctionRef<absl::Status(Connection&, T&)> read) {
+    T out;
+    absl::Status status = WithRetry([&](Connection& c) {
+      out = T();
+      return read(c, out);
+    });
+    if (!status.ok()) return status;
+    return out;
+  }
   absl::StatusOr<std::unique_ptr<Connection>> Acquire();
   void Release(std::unique_ptr<Connection> connection);
 

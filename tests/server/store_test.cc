@@ -498,7 +498,7 @@ TEST_P(StoreTest, TouchMovesUpdateTimeOnlyWhenOlderThanTheResolution) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   const absl::Time t0 = absl::FromUnixSeconds(1000000);
-  ASSERT_TRUE(store->CreateSession({"s", "", t0, t0}, {}, kNoLimit).ok());
+  ASSERT_TRUE(store->CreateSession({"s", "", t0, t0, ""}, {}, kNoLimit).ok());
   auto touch = [&](absl::Time now) {
     EXPECT_TRUE(
         store
