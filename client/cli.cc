@@ -260,6 +260,17 @@ int Help(const std::vector<std::string>& topic, std::ostream& out,
 
 }  // namespace
 
+absl::StatusOr<v1::Unit> FetchUnit(CommandContext& ctx,
+                                   const v1::UnitRef& ref) {
+  v1::GetUnitRequest request;
+  *request.mutable_unit() = ref;
+  v1::GetUnitResponse response;
+  absl::Status status = ctx.connection.Call(
+      ctx.connection.actlab(), &v1::Actlab::Stub::GetUnit, request, &response);
+  if (!status.ok()) return status;
+  return std::move(*response.mutable_unit());
+}
+
 absl::Status InterruptedError(absl::string_view message) {
   absl::Status status = absl::CancelledError(message);
   status.SetPayload(kInterruptedPayload, absl::Cord());

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "client/args.h"
 #include "client/connection.h"
@@ -47,6 +48,9 @@ inline constexpr size_t kUnlimited = static_cast<size_t>(-1);
 // where a server-side cancellation stays an ordinary failure.
 absl::Status InterruptedError(absl::string_view message);
 bool IsInterrupted(const absl::Status& status);
+
+// The unit `ref` names, as GetUnit returns it.
+absl::StatusOr<v1::Unit> FetchUnit(CommandContext& ctx, const v1::UnitRef& ref);
 
 // Every command, in the order help lists them.
 const std::vector<Command>& AllCommands();

@@ -109,13 +109,9 @@ absl::StatusOr<std::optional<int>> ChunkAxis(CommandContext& ctx,
   std::optional<int> axis;
   if (request.has_channel_axis()) axis = request.channel_axis();
   if (request.has_unit()) {
-    v1::GetUnitRequest get;
-    *get.mutable_unit() = request.unit();
-    v1::GetUnitResponse unit;
-    absl::Status status = ctx.connection.Call(
-        ctx.connection.actlab(), &v1::Actlab::Stub::GetUnit, get, &unit);
-    if (!status.ok()) return status;
-    const v1::UnitConfig& config = unit.unit().config();
+    absl::StatusOr<v1::Unit> unit = FetchUnit(ctx, request.unit());
+    if (!unit.ok()) return unit.status();
+    const v1::UnitConfig& config = unit->config();
     channel_wise = config.granularity() == v1::CHANNEL;
     if (!axis.has_value() && config.has_channel_axis()) {
       axis = config.channel_axis();

@@ -104,15 +104,12 @@ absl::StatusOr<std::vector<v1::Unit>> FetchUnits(CommandContext& ctx,
                                                  const ParsedArgs& args) {
   const std::string& session = args.positional()[0];
   if (args.positional().size() == 2) {
-    v1::GetUnitRequest request;
-    request.mutable_unit()->set_session_id(session);
-    request.mutable_unit()->set_unit(args.positional()[1]);
-    v1::GetUnitResponse response;
-    absl::Status status =
-        ctx.connection.Call(ctx.connection.actlab(), &v1::Actlab::Stub::GetUnit,
-                            request, &response);
-    if (!status.ok()) return status;
-    return std::vector<v1::Unit>{response.unit()};
+    v1::UnitRef ref;
+    ref.set_session_id(session);
+    ref.set_unit(args.positional()[1]);
+    absl::StatusOr<v1::Unit> unit = FetchUnit(ctx, ref);
+    if (!unit.ok()) return unit.status();
+    return std::vector<v1::Unit>{*std::move(unit)};
   }
   v1::GetSessionRequest request;
   request.set_session_id(session);

@@ -290,13 +290,9 @@ absl::Status StreamObserve(CommandContext& ctx, const v1::UnitRef& ref,
                            NpyReader& input, int64_t chunk_bytes,
                            const std::string& out_path,
                            v1::ObserveResponse* response) {
-  v1::GetUnitRequest get;
-  *get.mutable_unit() = ref;
-  v1::GetUnitResponse unit;
-  absl::Status status = ctx.connection.Call(
-      ctx.connection.actlab(), &v1::Actlab::Stub::GetUnit, get, &unit);
-  if (!status.ok()) return status;
-  const v1::UnitConfig& config = unit.unit().config();
+  absl::StatusOr<v1::Unit> unit = FetchUnit(ctx, ref);
+  if (!unit.ok()) return unit.status();
+  const v1::UnitConfig& config = unit->config();
   const std::vector<int64_t>& shape = input.shape();
   std::optional<int> axis;
   if (config.granularity() == v1::CHANNEL) {
@@ -339,7 +335,7 @@ absl::Status StreamObserve(CommandContext& ctx, const v1::UnitRef& ref,
           fill, take);
   if (!last.ok()) return last.status();
   if (out.has_value()) {
-    if (status = out->Close(); !status.ok()) return status;
+    if (absl::Status status = out->Close(); !status.ok()) return status;
   }
   *response->mutable_stats() = last->stats();
   response->set_kernel_ns(last->kernel_ns());
