@@ -175,16 +175,20 @@ class PwluKernelTest : public ::testing::TestWithParam<const PwluKernel*> {
   }
 };
 
+// N covers each register-table and histogram size at both of its ends
+// (pwlu_avx512.cc: one- and two-register tables, pair histograms of 2, 5
+// and 8 vectors a row, the lane histogram beyond 29) and the gather
+// kernels' range.
 TEST_P(PwluKernelTest, SmallTensorsMatchReference) {
   for (const Case& c : SmallCases()) {
-    for (int n : {1, 2, 16, 30, 31, 47, 62, 63, 64, 1024})
+    for (int n : {1, 2, 5, 6, 14, 16, 17, 18, 29, 30, 31, 47, 62, 63, 64, 1024})
       RunCase(c, n, 7 * n + 1);
   }
 }
 
 TEST_P(PwluKernelTest, LargeTensorsMatchReference) {
   for (const Case& c : LargeCases()) {
-    for (int n : {1, 16, 30, 31, 64, 1024}) RunCase(c, n, 11 * n + 3);
+    for (int n : {1, 16, 29, 30, 31, 64, 1024}) RunCase(c, n, 11 * n + 3);
   }
 }
 
