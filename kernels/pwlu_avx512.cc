@@ -59,8 +59,8 @@ constexpr int kLanes = 16;
 // window, so the core cannot run ahead to the next cache misses on its own:
 // the L1 prefetch took backward on 64 MiB from ~27 to ~17 ns per 16
 // elements, and the L2 one (whose miss buffers outnumber L1's) a further
-// ~10% at two threads. Forward keeps no prefetch: its short loop lets the
-// hardware prefetchers run ahead, and software prefetches there cost ~15%
+// ~13% at two threads. Forward keeps no prefetch: its short loop lets the
+// hardware prefetchers run ahead, and software prefetches there cost ~12%
 // on 64 MiB.
 inline void Prefetch(const float* p) {
   _mm_prefetch(reinterpret_cast<const char*>(p + 512), _MM_HINT_T0);
