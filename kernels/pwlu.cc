@@ -334,25 +334,21 @@ inline __attribute__((always_inline)) void GradientsFromSumsBody(
     // order, so still deterministic), which vectorize.
     double ka[4] = {0, 0, 0, 0};
     double kw[4] = {0, 0, 0, 0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-      for (int l = 0; l < 4; ++l) {
-        const double a = sums[2 * (i + l + 1)];
-        const double v = sums[2 * (i + l + 1) + 1];
-        const double slope =
-            (static_cast<double>(values[i + l + 1]) - values[i + l]) * scale;
-        ka[l] += slope * a;
-        kw[l] += slope * ((a * (i + l) + v) * inv_n);
-      }
-    }
-    for (; i < n; ++i) {
+    auto add = [&](int i, int l) {
       const double a = sums[2 * (i + 1)];
       const double v = sums[2 * (i + 1) + 1];
       const double slope =
           (static_cast<double>(values[i + 1]) - values[i]) * scale;
-      ka[i & 3] += slope * a;
-      kw[i & 3] += slope * ((a * i + v) * inv_n);
+      ka[l] += slope * a;
+      kw[l] += slope * ((a * i + v) * inv_n);
+    };
+    // Whole groups of four first, with the lane as a constant: written as
+    // one loop over i & 3 it did not vectorize.
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      for (int l = 0; l < 4; ++l) add(i + l, l);
     }
+    for (; i < n; ++i) add(i, i & 3);
     const double sum_ka = (ka[0] + ka[1]) + (ka[2] + ka[3]);
     const double sum_kw = (kw[0] + kw[1]) + (kw[2] + kw[3]);
     grad->left_bound[u] =
