@@ -26,9 +26,9 @@ __m256 Gather(const float* table, __m256i r) {
 }
 
 __m256i Region(const PwluUnitTable& t, __m256 x) {
-  const __m256 left = _mm256_set1_ps(t.left_bound);
+  const __m256 left = _mm256_set1_ps(t.left_bound());
   const __m256 t_in =
-      _mm256_mul_ps(_mm256_sub_ps(x, left), _mm256_set1_ps(t.scale));
+      _mm256_mul_ps(_mm256_sub_ps(x, left), _mm256_set1_ps(t.scale()));
   // Out-of-range and NaN t convert to INT_MIN; the clamp keeps every index
   // inside the table and the tail compares then override it.
   __m256i i = _mm256_cvttps_epi32(t_in);
@@ -37,7 +37,7 @@ __m256i Region(const PwluUnitTable& t, __m256 x) {
   __m256i r = _mm256_add_epi32(i, _mm256_set1_epi32(1));
   const __m256i below = _mm256_castps_si256(_mm256_cmp_ps(x, left, _CMP_LT_OQ));
   const __m256i above = _mm256_castps_si256(
-      _mm256_cmp_ps(x, _mm256_set1_ps(t.right_bound), _CMP_GE_OQ));
+      _mm256_cmp_ps(x, _mm256_set1_ps(t.right_bound()), _CMP_GE_OQ));
   r = _mm256_andnot_si256(below, r);
   return _mm256_blendv_epi8(r, _mm256_set1_epi32(t.intervals + 1), above);
 }
@@ -45,17 +45,17 @@ __m256i Region(const PwluUnitTable& t, __m256 x) {
 // The lerp form of pwlu_kernels.h. max / min return their second operand
 // for NaN: NaN stays in ts but becomes region 0 in the index.
 __m256 Evaluate(const PwluUnitTable& t, __m256 x) {
-  __m256 ts =
-      _mm256_fmadd_ps(x, _mm256_set1_ps(t.t_scale), _mm256_set1_ps(t.t_offset));
-  ts = _mm256_min_ps(_mm256_set1_ps(t.t_high),
-                     _mm256_max_ps(_mm256_set1_ps(t.t_low), ts));
-  __m256 index = _mm256_mul_ps(ts, _mm256_set1_ps(t.t_unscale));
+  __m256 ts = _mm256_fmadd_ps(x, _mm256_set1_ps(t.t_scale()),
+                              _mm256_set1_ps(t.t_offset()));
+  ts = _mm256_min_ps(_mm256_set1_ps(t.t_high()),
+                     _mm256_max_ps(_mm256_set1_ps(t.t_low()), ts));
+  __m256 index = _mm256_mul_ps(ts, _mm256_set1_ps(t.t_unscale()));
   index = _mm256_min_ps(_mm256_max_ps(index, _mm256_setzero_ps()),
                         _mm256_set1_ps(static_cast<float>(t.intervals + 1)));
   const __m256 rf = _mm256_floor_ps(index);
   const __m256i r = _mm256_cvttps_epi32(rf);
-  const __m256 u = _mm256_fmadd_ps(rf, _mm256_set1_ps(-t.t_rescale), ts);
-  return _mm256_fmadd_ps(Gather(t.lerp_d, r), u, Gather(t.lerp_y, r));
+  const __m256 u = _mm256_fmadd_ps(rf, _mm256_set1_ps(-t.t_rescale()), ts);
+  return _mm256_fmadd_ps(Gather(t.lerp_d(), r), u, Gather(t.lerp_y(), r));
 }
 
 __m256i TailMask(int64_t left) {
@@ -70,14 +70,14 @@ void StageVector(const PwluUnitTable& t, __m256i m, const float* x,
   const __m256 xv = _mm256_maskload_ps(x, m);
   const __m256 g = _mm256_maskload_ps(dy, m);
   const __m256i r = Region(t, xv);
-  const __m256 d = _mm256_sub_ps(xv, Gather(t.p, r));
-  __m256 dxv = _mm256_mul_ps(Gather(t.k, r), g);
+  const __m256 d = _mm256_sub_ps(xv, Gather(t.p(), r));
+  __m256 dxv = _mm256_mul_ps(Gather(t.k(), r), g);
   dxv = _mm256_blendv_ps(dxv, xv, _mm256_cmp_ps(xv, xv, _CMP_UNORD_Q));
   _mm256_maskstore_ps(dx, m, dxv);
   const __m256 abs_x = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), xv);
   const __m256 finite =
       _mm256_cmp_ps(abs_x, _mm256_set1_ps(__builtin_inff()), _CMP_LT_OQ);
-  const __m256 v = _mm256_fmadd_ps(d, Gather(t.s, r), Gather(t.c, r));
+  const __m256 v = _mm256_fmadd_ps(d, Gather(t.s(), r), Gather(t.c(), r));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(r_out), r);
   _mm256_storeu_ps(g_out, _mm256_and_ps(finite, g));
   _mm256_storeu_ps(gv_out, _mm256_and_ps(finite, _mm256_mul_ps(g, v)));

@@ -125,14 +125,14 @@ template <class Table>
 class LerpForward {
  public:
   explicit LerpForward(const PwluUnitTable& t)
-      : y_(t.lerp_y),
-        d_(t.lerp_d),
-        scale_(_mm512_set1_ps(t.t_scale)),
-        offset_(_mm512_set1_ps(t.t_offset)),
-        unscale_(_mm512_set1_ps(t.t_unscale)),
-        minus_rescale_(_mm512_set1_ps(-t.t_rescale)),
-        low_(_mm512_set1_ps(t.t_low)),
-        high_(_mm512_set1_ps(t.t_high)),
+      : y_(t.lerp_y()),
+        d_(t.lerp_d()),
+        scale_(_mm512_set1_ps(t.t_scale())),
+        offset_(_mm512_set1_ps(t.t_offset())),
+        unscale_(_mm512_set1_ps(t.t_unscale())),
+        minus_rescale_(_mm512_set1_ps(-t.t_rescale())),
+        low_(_mm512_set1_ps(t.t_low())),
+        high_(_mm512_set1_ps(t.t_high())),
         last_(_mm512_set1_ps(static_cast<float>(t.intervals + 1))) {}
 
   __m512 operator()(__m512 x) const {
@@ -167,13 +167,13 @@ class BaseForward {
   static constexpr int kMaxIntervals = 16 * kRegs - 3;
 
   explicit BaseForward(const PwluUnitTable& t)
-      : p_(RegisterTable<kRegs>::WithLeftInLast(t.base_p)),
-        y_(RegisterTable<kRegs>::WithLeftInLast(t.base_y)),
-        k_(RegisterTable<kRegs>::WithLeftInLast(t.base_k)),
-        scale_(_mm512_set1_ps(t.base_scale)),
-        offset_(_mm512_set1_ps(t.base_offset)),
-        low_(_mm512_set1_ps(t.x_low)),
-        high_(_mm512_set1_ps(t.x_high)),
+      : p_(RegisterTable<kRegs>::WithLeftInLast(t.base_p())),
+        y_(RegisterTable<kRegs>::WithLeftInLast(t.base_y())),
+        k_(RegisterTable<kRegs>::WithLeftInLast(t.base_k())),
+        scale_(_mm512_set1_ps(t.base_scale())),
+        offset_(_mm512_set1_ps(t.base_offset())),
+        low_(_mm512_set1_ps(t.x_low())),
+        high_(_mm512_set1_ps(t.x_high())),
         last_(_mm512_set1_ps(static_cast<float>(t.intervals + 1))) {}
 
   __m512 operator()(__m512 x) const {
@@ -200,20 +200,20 @@ template <bool kClamp>
 class BaseForwardTails {
  public:
   explicit BaseForwardTails(const PwluUnitTable& t)
-      : p_(t.base_p + 1),
-        y_(t.base_y + 1),
-        k_(t.base_k + 1),
-        scale_(_mm512_set1_ps(t.base_scale)),
-        offset_(_mm512_set1_ps(t.base_offset - 1.0f)),
-        low_(_mm512_set1_ps(t.x_low)),
-        high_(_mm512_set1_ps(t.x_high)),
+      : p_(t.base_p() + 1),
+        y_(t.base_y() + 1),
+        k_(t.base_k() + 1),
+        scale_(_mm512_set1_ps(t.base_scale())),
+        offset_(_mm512_set1_ps(t.base_offset() - 1.0f)),
+        low_(_mm512_set1_ps(t.x_low())),
+        high_(_mm512_set1_ps(t.x_high())),
         last_(_mm512_set1_ps(static_cast<float>(t.intervals - 1))),
-        left_p_(_mm512_set1_ps(t.base_p[0])),
-        left_y_(_mm512_set1_ps(t.base_y[0])),
-        left_k_(_mm512_set1_ps(t.base_k[0])),
-        right_p_(_mm512_set1_ps(t.base_p[t.intervals + 1])),
-        right_y_(_mm512_set1_ps(t.base_y[t.intervals + 1])),
-        right_k_(_mm512_set1_ps(t.base_k[t.intervals + 1])) {}
+        left_p_(_mm512_set1_ps(t.base_p()[0])),
+        left_y_(_mm512_set1_ps(t.base_y()[0])),
+        left_k_(_mm512_set1_ps(t.base_k()[0])),
+        right_p_(_mm512_set1_ps(t.base_p()[t.intervals + 1])),
+        right_y_(_mm512_set1_ps(t.base_y()[t.intervals + 1])),
+        right_k_(_mm512_set1_ps(t.base_k()[t.intervals + 1])) {}
 
   __m512 operator()(__m512 x) const {
     if constexpr (kClamp) {
@@ -338,9 +338,9 @@ __m512 Load(__mmask16 m, const float* p) {
 class Regions {
  public:
   explicit Regions(const PwluUnitTable& t)
-      : left_(_mm512_set1_ps(t.left_bound)),
-        right_(_mm512_set1_ps(t.right_bound)),
-        scale_(_mm512_set1_ps(t.scale)),
+      : left_(_mm512_set1_ps(t.left_bound())),
+        right_(_mm512_set1_ps(t.right_bound())),
+        scale_(_mm512_set1_ps(t.scale())),
         last_(_mm512_set1_epi32(t.intervals - 1)),
         right_region_(_mm512_set1_epi32(t.intervals + 1)),
         trash_(_mm512_set1_epi32(t.intervals + 2)) {}
@@ -386,9 +386,9 @@ class RegisterStage {
  public:
   explicit RegisterStage(const PwluUnitTable& t)
       : regions_(t),
-        k_(kTails ? t.k + 1 : t.k),
-        left_slope_(_mm512_set1_ps(t.k[0])),
-        right_slope_(_mm512_set1_ps(t.k[t.intervals + 1])) {}
+        k_(kTails ? t.k() + 1 : t.k()),
+        left_slope_(_mm512_set1_ps(t.k()[0])),
+        right_slope_(_mm512_set1_ps(t.k()[t.intervals + 1])) {}
 
   template <Store kStore>
   StagedVector Run(__mmask16 m, const float* x, const float* dy,
@@ -429,7 +429,7 @@ class RegisterStage {
 class GatherStage {
  public:
   explicit GatherStage(const PwluUnitTable& t)
-      : regions_(t), p_(t.p), k_(t.k), s_(t.s), c_(t.c) {}
+      : regions_(t), p_(t.p()), k_(t.k()), s_(t.s()), c_(t.c()) {}
 
   template <Store kStore>
   StagedVector Run(__mmask16 m, const float* x, const float* dy,
@@ -806,7 +806,8 @@ namespace {
 template <int kRegs>
 void ForwardBase(const PwluUnitTable& table, const float* x, float* y,
                  int64_t n) {
-  if (table.x_low != -__builtin_inff() || table.x_high != __builtin_inff()) {
+  if (table.x_low() != -__builtin_inff() ||
+      table.x_high() != __builtin_inff()) {
     ForwardLoop<BaseForward<kRegs, true>>(table, x, y, n);
   } else {
     ForwardLoop<BaseForward<kRegs, false>>(table, x, y, n);
@@ -845,8 +846,8 @@ void PwluForwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
                                  float* y, int64_t n) {
   if (table.intervals <= BaseForward<4, false>::kMaxIntervals) {
     PwluForwardAvx512RegTable(table, x, y, n);
-  } else if (table.x_low != -__builtin_inff() ||
-             table.x_high != __builtin_inff()) {
+  } else if (table.x_low() != -__builtin_inff() ||
+             table.x_high() != __builtin_inff()) {
     ForwardLoop<BaseForwardTails<true>>(table, x, y, n);
   } else {
     ForwardLoop<BaseForwardTails<false>>(table, x, y, n);

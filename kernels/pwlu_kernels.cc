@@ -172,45 +172,6 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
   }
 }
 
-PwluUnitTable PwluTables::unit(int64_t u) const {
-  const float* scalars = scalars_ + (u - first_) * kScalars;
-  const float* table = data_ + (u - first_) * tables_ * stride_;
-  PwluUnitTable t;
-  t.intervals = intervals_;
-  t.stream_stores = stream_stores_;
-  if (pass_ == PwluPass::kForwardBase) {
-    t.base_scale = scalars[0];
-    t.base_offset = scalars[1];
-    t.x_low = scalars[2];
-    t.x_high = scalars[3];
-    t.base_p = table;
-    t.base_y = table + stride_;
-    t.base_k = table + 2 * stride_;
-  } else if (pass_ == PwluPass::kForward) {
-    t.t_scale = scalars[0];
-    t.t_offset = scalars[1];
-    t.t_unscale = scalars[2];
-    t.t_rescale = scalars[3];
-    t.t_low = scalars[4];
-    t.t_high = scalars[5];
-    t.lerp_y = table;
-    t.lerp_d = table + stride_;
-  } else {
-    t.left_bound = scalars[0];
-    t.right_bound = scalars[1];
-    t.scale = scalars[2];
-    if (pass_ == PwluPass::kBackwardSlopes) {
-      t.k = table;
-    } else {
-      t.p = table;
-      t.k = t.p + stride_;
-      t.s = t.k + stride_;
-      t.c = t.s + stride_;
-    }
-  }
-  return t;
-}
-
 const std::vector<PwluKernel>& PwluKernels() {
   // Register tables hold N + 2 <= 32 regions in two zmm registers, or
   // N + 2 <= 64 in four.

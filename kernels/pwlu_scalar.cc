@@ -15,10 +15,10 @@ namespace {
 
 // The exact classification of the definition (backward tables).
 int Region(const PwluUnitTable& t, float x) {
-  if (x < t.left_bound) return 0;
-  if (x >= t.right_bound) return t.intervals + 1;
+  if (x < t.left_bound()) return 0;
+  if (x >= t.right_bound()) return t.intervals + 1;
   if (std::isnan(x)) return 1;  // Any region: the arithmetic keeps NaN.
-  const int i = static_cast<int>((x - t.left_bound) * t.scale);
+  const int i = static_cast<int>((x - t.left_bound()) * t.scale());
   return std::clamp(i, 0, t.intervals - 1) + 1;
 }
 
@@ -26,12 +26,13 @@ int Region(const PwluUnitTable& t, float x) {
 float Evaluate(const PwluUnitTable& t, float x) {
   if (std::isnan(x)) return x;
   // Bounded only for flat tails, where f no longer depends on x.
-  const float ts = std::clamp(x * t.t_scale + t.t_offset, t.t_low, t.t_high);
+  const float ts =
+      std::clamp(x * t.t_scale() + t.t_offset(), t.t_low(), t.t_high());
   const float index =
-      std::clamp(ts * t.t_unscale, 0.0f, static_cast<float>(t.intervals + 1));
+      std::clamp(ts * t.t_unscale(), 0.0f, static_cast<float>(t.intervals + 1));
   const int r = static_cast<int>(index);
-  const float u = ts - static_cast<float>(r) * t.t_rescale;
-  return t.lerp_y[r] + t.lerp_d[r] * u;
+  const float u = ts - static_cast<float>(r) * t.t_rescale();
+  return t.lerp_y()[r] + t.lerp_d()[r] * u;
 }
 
 }  // namespace
@@ -50,11 +51,11 @@ void PwluBackwardScalar(const PwluUnitTable& table, const float* x,
     const float g = dy[e];
     const int r = Region(table, xe);
     if (std::isfinite(xe)) {
-      const float v = (xe - table.p[r]) * table.s[r] + table.c[r];
+      const float v = (xe - table.p()[r]) * table.s()[r] + table.c()[r];
       sums[2 * r] += g;
       sums[2 * r + 1] += static_cast<double>(g) * v;
     }
-    dx[e] = std::isnan(xe) ? xe : table.k[r] * g;
+    dx[e] = std::isnan(xe) ? xe : table.k()[r] * g;
   }
 }
 
