@@ -32,6 +32,11 @@ constexpr int64_t kStagedRun = 512;
 constexpr int64_t kStagedBuffer = 16384;
 // Kernel vectors never straddle worker boundaries below this alignment.
 constexpr int64_t kSplitAlign = 16;
+// Staged tensors this large are prefetched as they are transposed
+// (Transfer); smaller ones are served from the caches, where the prefetches
+// only cost: 256 KiB NHWC forward 19.5 -> 17.7 us on one core, while 4 MiB
+// at two threads gained from them.
+constexpr int64_t kPrefetchStaged = int64_t{1} << 19;
 // Outputs of tensors this large (twice the L3 here) are written with
 // non-temporal stores: they would leave the caches anyway, and streaming
 // skips reading each output line first. Staged outputs go to a buffer and
@@ -158,6 +163,7 @@ void Transfer(const ChannelLayout& l, const Block& b, const Copy& copy,
   const int64_t run = BufferStride(l, b);
   const int64_t inner = l.inner;
   static const bool vector_transpose = PwluIsaSupported(PwluIsa::kAvx512);
+  const bool prefetch = l.size() >= kPrefetchStaged;
   for (int64_t r0 = 0; r0 < b.rows; r0 += kTile) {
     const int64_t r1 = std::min(b.rows, r0 + kTile);
     for (int64_t c0 = 0; c0 < b.channels; c0 += kTile) {
@@ -174,11 +180,11 @@ void Transfer(const ChannelLayout& l, const Block& b, const Copy& copy,
         const float* ahead =
             (to_buffer ? src : dst) + t + kAhead * kTile * l.channels;
         // The read/write hint must be a constant, hence two loops.
-        if (to_buffer) {
+        if (prefetch && to_buffer) {
           for (int64_t i = 0; i < kTile; ++i) {
             __builtin_prefetch(ahead + i * l.channels, 0);
           }
-        } else {
+        } else if (prefetch) {
           for (int64_t i = 0; i < kTile; ++i) {
             __builtin_prefetch(ahead + i * l.channels, 1);
           }
