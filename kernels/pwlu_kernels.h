@@ -61,8 +61,8 @@ enum class PwluPass { kForward, kForwardBase, kBackward, kBackwardSlopes };
 // meaningless). Each table holds N + 2 entries followed by zero padding up to
 // stride, so register-table kernels may load whole vectors. The view is
 // small and built per kernel call: the struct of named fields it replaced
-// was zeroed with a `rep stos` at every call, ~16 ns, a tenth of a
-// 1024-element channel's forward.
+// was zeroed with a `rep stos` at every call, ~16 ns against ~90 ns of
+// forward work for a 1024-element channel.
 struct PwluUnitTable {
   int intervals;
   int stride;
