@@ -12,6 +12,12 @@
 // Entry points pick the fastest kernel the CPU supports (pwlu_kernels.h) and
 // split large tensors over OpenMP threads. Results are bit-for-bit
 // reproducible from run to run at a given thread count.
+//
+// Each calling thread keeps the tables it built for its last params, one
+// set per direction and at most ~1 MiB each: calls repeating those params
+// bit for bit skip validating them and building the tables, as oneDNN
+// reuses a primitive it has created. The entry points are safe to call from
+// many threads at once.
 
 #ifndef ACTLAB_KERNELS_PWLU_H_
 #define ACTLAB_KERNELS_PWLU_H_

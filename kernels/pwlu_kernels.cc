@@ -18,27 +18,31 @@ int PwluTableStride(int intervals) {
   return (regions + 15) / 16 * 16;
 }
 
-PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
-                       int64_t end)
-    : pass_(pass),
-      intervals_(params.intervals),
-      stride_(PwluTableStride(params.intervals)),
-      tables_(pass == PwluPass::kForward          ? 2
-              : pass == PwluPass::kForwardBase    ? 3
-              : pass == PwluPass::kBackwardSlopes ? 1
-                                                  : 4),
-      first_(first) {
+void PwluTables::Reset(const PwluParams& params, PwluPass pass) {
+  pass_ = pass;
+  intervals_ = params.intervals;
+  stride_ = PwluTableStride(params.intervals);
+  tables_ = pass == PwluPass::kForward          ? 2
+            : pass == PwluPass::kForwardBase    ? 3
+            : pass == PwluPass::kBackwardSlopes ? 1
+                                                : 4;
+  unit_floats_ = kScalarBlock + int64_t{tables_} * stride_;
+  // resize keeps the capacity of earlier calls; 16 floats of slack leave
+  // room to align the start to 64 bytes.
+  storage_.resize(params.units() * unit_floats_ + 16);
+  data_ = reinterpret_cast<float*>(
+      (reinterpret_cast<uintptr_t>(storage_.data()) + 63) / 64 * 64);
+}
+
+void PwluTables::Release() {
+  std::vector<float>().swap(storage_);
+  data_ = nullptr;
+  unit_floats_ = 0;
+}
+
+void PwluTables::Build(const PwluParams& params, int64_t first, int64_t end) {
+  const PwluPass pass = pass_;
   const int n = intervals_;
-  const int64_t units = end - first;
-  const int64_t floats = units * (tables_ * stride_ + kScalars);
-  if (floats <= kInlineFloats) {
-    data_ = inline_;
-  } else {
-    heap_.resize(floats + 16);
-    data_ = reinterpret_cast<float*>(
-        (reinterpret_cast<uintptr_t>(heap_.data()) + 63) / 64 * 64);
-  }
-  scalars_ = data_ + units * tables_ * stride_;
   // Only the padding needs zeros; the entries are all written below. Whole
   // 16-float blocks from the one holding entry N + 2 are cleared first
   // (fixed-size copies the compiler inlines; a memset call per table cost
@@ -57,8 +61,8 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
     const double step = (right - left) / n;
     const double scale = n / (right - left);
     const float* values = params.unit_values(u);
-    float* scalars = scalars_ + (u - first) * kScalars;
-    float* table = data_ + (u - first) * tables_ * stride_;
+    float* scalars = data_ + u * unit_floats_;
+    float* table = scalars + kScalarBlock;
     for (int t = 0; t < tables_; ++t) {
       for (int j = pad_begin; j < stride_; j += 16) {
         std::memcpy(table + t * stride_ + j, kZeros, sizeof(kZeros));
@@ -123,7 +127,7 @@ PwluTables::PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
       lerp_y[0] = static_cast<float>(values[0] - left_slope * step);
       lerp_d[0] = static_cast<float>(left_slope * step * unscale);
       // Scaling by 2^m is exact, so float arithmetic rounds once, like
-      // double would; it vectorizes, and tables are built on every call.
+      // double would; and it vectorizes.
       const float unscale_f = static_cast<float>(unscale);
       for (int i = 0; i < n; ++i) {
         lerp_y[i + 1] = values[i];

@@ -7,8 +7,9 @@
 //
 // Kernels see a unit through precomputed tables with one entry per region
 // r in [0, N + 1]: r = 0 for x < B_L, r = N + 1 for x >= B_R, r = i + 1 for
-// interval i otherwise. Only the tables of the requested pass are built,
-// because building them is part of every call.
+// interval i otherwise. Only the tables of the requested pass are built:
+// every call with params that differ from the calling thread's previous
+// ones builds them (pwlu.cc keeps the last).
 //
 // Forward comes in two forms; PwluKernel::forward_tables says which tables a
 // kernel reads. The base-point form (register-table kernels) is described
@@ -119,41 +120,46 @@ struct PwluUnitTable {
 // 64 when N + 2 is in (31, 64] (four-register tables load 64).
 int PwluTableStride(int intervals);
 
-// Owns the tables of one pass for units [first, end) of a validated
-// PwluParams; unit(u) takes u in that range.
+// The tables of one pass for every unit of a validated PwluParams, laid out
+// unit by unit (scalars, then the tables), each unit 64-byte aligned. Reset
+// sizes them for a params and pass, reusing the storage of earlier calls;
+// Build fills a range of units, so workers that own whole channels build
+// their own units in parallel, and until a range is built its units'
+// entries are undefined.
 class PwluTables {
  public:
-  PwluTables(const PwluParams& params, PwluPass pass, int64_t first,
-             int64_t end);
+  PwluTables() = default;
   PwluTables(const PwluTables&) = delete;
   PwluTables& operator=(const PwluTables&) = delete;
 
+  void Reset(const PwluParams& params, PwluPass pass);
+  // Units [first, end) of the params given to Reset.
+  void Build(const PwluParams& params, int64_t first, int64_t end);
+  // Frees the storage; Reset must come before the next Build.
+  void Release();
+  // Floats of storage held.
+  int64_t capacity() const { return static_cast<int64_t>(storage_.capacity()); }
+
   PwluUnitTable unit(int64_t u) const {
-    return {intervals_,
-            stride_,
-            pass_,
-            stream_stores_,
-            scalars_ + (u - first_) * kScalars,
-            data_ + (u - first_) * tables_ * stride_};
+    const float* block = data_ + u * unit_floats_;
+    return {intervals_,     stride_, pass_,
+            stream_stores_, block,   block + kScalarBlock};
   }
   void set_stream_stores(bool stream) { stream_stores_ = stream; }
 
  private:
-  static constexpr int kScalars = 6;
-  // Tables are built on every call: up to this many floats (64 units of
-  // N <= 29 base-point or slope tables, 26 KiB) live inside the object,
-  // with no heap traffic; larger requests allocate.
-  static constexpr int64_t kInlineFloats = 64 * (3 * 32 + kScalars);
-  PwluPass pass_;
+  // Scalars take one 16-float block ahead of a unit's tables, which keeps
+  // every unit 64-byte aligned and units of different workers on
+  // different cache lines.
+  static constexpr int kScalarBlock = 16;
+  PwluPass pass_ = PwluPass::kForward;
   bool stream_stores_ = false;
-  int intervals_;
-  int stride_;
-  int tables_;
-  int64_t first_;
-  float* data_;              // [unit][table][stride]
-  float* scalars_;           // [unit][kScalars]
-  std::vector<float> heap_;  // storage beyond kInlineFloats
-  alignas(64) float inline_[kInlineFloats];
+  int intervals_ = 0;
+  int stride_ = 0;
+  int tables_ = 0;
+  int64_t unit_floats_ = 0;
+  float* data_ = nullptr;  // storage_ rounded up to 64 bytes
+  std::vector<float> storage_;
 };
 
 using PwluForwardFn = void (*)(const PwluUnitTable& table, const float* x,

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -368,6 +369,96 @@ TEST_P(PwluKernelTest, RepeatedRunsAreBitIdentical) {
     EXPECT_TRUE(SameBits(grad[0].right_bound, grad[1].right_bound));
     EXPECT_TRUE(SameBits(grad[0].left_slope, grad[1].left_slope));
     EXPECT_TRUE(SameBits(grad[0].right_slope, grad[1].right_slope));
+  }
+}
+
+// Results of one forward and backward call, for comparing calls bitwise.
+struct Outputs {
+  absl::Status forward, backward;
+  std::vector<float> y, dx;
+  PwluParams grad;
+};
+
+Outputs RunBoth(const PwluKernel& kernel, const PwluParams& params,
+                const ChannelLayout& layout, const std::vector<float>& x,
+                const std::vector<float>& dy) {
+  Outputs o;
+  o.y.resize(x.size());
+  o.dx.resize(x.size());
+  o.forward =
+      PwluForwardWithKernel(kernel, params, layout, x.data(), o.y.data());
+  o.backward = PwluBackwardWithKernel(kernel, params, layout, x.data(),
+                                      dy.data(), o.dx.data(), &o.grad);
+  return o;
+}
+
+bool SameOutputs(const Outputs& a, const Outputs& b) {
+  return a.forward.ok() && b.forward.ok() && a.backward.ok() &&
+         b.backward.ok() && SameBits(a.y, b.y) && SameBits(a.dx, b.dx) &&
+         SameBits(a.grad.values, b.grad.values) &&
+         SameBits(a.grad.left_bound, b.grad.left_bound) &&
+         SameBits(a.grad.right_bound, b.grad.right_bound) &&
+         SameBits(a.grad.left_slope, b.grad.left_slope) &&
+         SameBits(a.grad.right_slope, b.grad.right_slope);
+}
+
+// The entry points keep the tables of the last params a thread ran and
+// reuse them for bit-identical params. Calls alternating between params
+// that differ in one bit must each match the same call on a fresh thread,
+// which has nothing kept; invalid params that follow valid ones must still
+// be rejected. Y[2] = +-0 changes only the sign of f(0) (and == cannot tell
+// the two apart); the other variant moves one value by one ulp.
+TEST_P(PwluKernelTest, KeptTablesFollowEveryBitOfTheParams) {
+  PwluParams plus = PwluParams::Zeros(4, 1);
+  plus.left_bound = {-2};
+  plus.right_bound = {2};
+  plus.values = {1, 0.5f, 0.0f, -0.5f, -1};
+  plus.left_slope = {-0.5f};
+  plus.right_slope = {-0.5f};
+  PwluParams minus = plus;
+  minus.values[2] = -0.0f;
+  PwluParams ulp = plus;
+  ulp.values[1] = std::nextafter(0.5f, 1.0f);
+  PwluParams invalid = plus;
+  invalid.left_bound = {3};
+  const ChannelLayout layout = FlatLayout(1000);
+  std::vector<float> x = testing::RandomInputs(layout.size(), 21);
+  x[0] = 0;
+  const std::vector<float> dy = testing::RandomGradients(layout.size(), 22);
+
+  const PwluParams* variants[] = {&plus, &minus, &ulp};
+  Outputs fresh[3];
+  for (int v = 0; v < 3; ++v) {
+    std::thread([&] {
+      fresh[v] = RunBoth(kernel(), *variants[v], layout, x, dy);
+    }).join();
+  }
+  ASSERT_FALSE(std::signbit(fresh[0].y[0]));
+  ASSERT_TRUE(std::signbit(fresh[1].y[0]));
+  ASSERT_FALSE(SameBits(fresh[0].dx, fresh[2].dx));
+  for (int v : {0, 0, 1, 1, 0, 2, 2, 0}) {
+    SCOPED_TRACE(v);
+    EXPECT_TRUE(
+        SameOutputs(RunBoth(kernel(), *variants[v], layout, x, dy), fresh[v]));
+    const Outputs rejected = RunBoth(kernel(), invalid, layout, x, dy);
+    EXPECT_EQ(rejected.forward.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(rejected.backward.code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+// Tables too large to keep (1024 intervals, 300 units) are rebuilt on
+// every call, with the same results.
+TEST_P(PwluKernelTest, TablesTooLargeToKeepAreRebuilt) {
+  if (!Supports(1024)) return;
+  const ChannelLayout layout = {2, 300, 3};
+  const PwluParams params = testing::MakeParams(1024, layout.channels, 23);
+  const std::vector<float> x = testing::RandomInputs(layout.size(), 24);
+  const std::vector<float> dy = testing::RandomGradients(layout.size(), 25);
+  Outputs fresh;
+  std::thread([&] { fresh = RunBoth(kernel(), params, layout, x, dy); }).join();
+  ASSERT_TRUE(fresh.forward.ok());
+  for (int run = 0; run < 3; ++run) {
+    EXPECT_TRUE(SameOutputs(RunBoth(kernel(), params, layout, x, dy), fresh));
   }
 }
 
