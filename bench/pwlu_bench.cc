@@ -9,6 +9,7 @@
 
 #include <omp.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -105,8 +106,12 @@ const char* GranularityName(Granularity g) {
   return "";
 }
 
+// fresh_params: every call's params differ (by one ulp of one value) from
+// the previous call's, as in training, so no call reuses the tables the
+// previous one built (pwlu.h); otherwise the params stay fixed, as oneDNN's
+// ReLU runs one primitive created once.
 void PwluBench(benchmark::State& state, bool backward, int n, Granularity g,
-               const Size& size, int threads) {
+               const Size& size, int threads, bool fresh_params) {
   // PWLU takes its thread count from the process-wide setting the server's
   // --threads sets, not from this thread's OpenMP default, which it reads
   // only once: cases in random order would otherwise all run at the count
@@ -117,10 +122,14 @@ void PwluBench(benchmark::State& state, bool backward, int n, Granularity g,
   ChannelLayout layout = FlatLayout(size.elements());
   if (g == Granularity::kNchw) layout = {s[0], s[1], s[2] * s[3]};
   if (g == Granularity::kNhwc) layout = {s[0] * s[2] * s[3], s[1], 1};
-  const PwluParams params =
-      BenchParams(n, g == Granularity::kLayer ? 1 : kChannels);
+  PwluParams versions[2] = {
+      BenchParams(n, g == Granularity::kLayer ? 1 : kChannels),
+      BenchParams(n, g == Granularity::kLayer ? 1 : kChannels)};
+  versions[1].values.back() = std::nextafter(versions[1].values.back(), 0.0f);
   PwluParams grad;
+  int call = 0;
   for (auto _ : state) {
+    const PwluParams& params = versions[fresh_params ? call++ & 1 : 0];
     const absl::Status status =
         backward ? PwluBackward(params, layout, b.x, b.dy, b.dx, &grad)
                  : PwluForward(params, layout, b.x, b.y);
@@ -210,9 +219,17 @@ void RegisterAll() {
             add(absl::StrCat(backward ? "pwlu_bwd" : "pwlu_fwd", "/N", n, "_",
                              GranularityName(g), "/", tail),
                 [&size, threads, backward, n, g](auto& st) {
-                  PwluBench(st, backward, n, g, size, threads);
+                  PwluBench(st, backward, n, g, size, threads, false);
                 });
           }
+          // The target case again with params that change every call.
+          if (n != 16) continue;
+          add(absl::StrCat(backward ? "pwlu_bwd" : "pwlu_fwd",
+                           "/N16_nchw-fresh/", tail),
+              [&size, threads, backward](auto& st) {
+                PwluBench(st, backward, 16, Granularity::kNchw, size, threads,
+                          true);
+              });
         }
       }
     }
