@@ -339,6 +339,23 @@ void ForwardStaged(const PwluKernel& kernel, const PwluTables& tables,
   });
 }
 
+// Backward of units [first, end), each over a run of n elements; run_of(u)
+// gives unit u's run. Pairs of units share a kernel call where the kernel
+// has a two-unit backward.
+template <class RunOf>
+void BackwardUnits(const PwluKernel& kernel, int64_t first, int64_t end,
+                   int64_t n, const RunOf& run_of) {
+  int64_t u = first;
+  if (kernel.backward_two != nullptr) {
+    for (; u + 1 < end; u += 2)
+      kernel.backward_two(run_of(u), run_of(u + 1), n);
+  }
+  for (; u < end; ++u) {
+    const PwluBackwardRun r = run_of(u);
+    kernel.backward(r.table, r.x, r.dy, r.dx, n, r.sums);
+  }
+}
+
 void BackwardStaged(const PwluKernel& kernel, const PwluTables& tables,
                     const ChannelLayout& l, const float* x, const float* dy,
                     float* dx, int64_t row_begin, int64_t row_end,
@@ -351,11 +368,11 @@ void BackwardStaged(const PwluKernel& kernel, const PwluTables& tables,
     const int64_t stride = BufferStride(l, b);
     ToBuffer(l, b, x, xs);
     ToBuffer(l, b, dy, gs);
-    for (int64_t c = 0; c < b.channels; ++c) {
-      kernel.backward(tables.unit(b.channel + c), xs + c * stride,
-                      gs + c * stride, gs + c * stride, run,
-                      sums + (b.channel + c) * sums_stride);
-    }
+    BackwardUnits(kernel, 0, b.channels, run, [&](int64_t c) {
+      return PwluBackwardRun{tables.unit(b.channel + c), xs + c * stride,
+                             gs + c * stride, gs + c * stride,
+                             sums + (b.channel + c) * sums_stride};
+    });
     FromBuffer(l, b, gs, dx);
   });
 }
@@ -601,10 +618,9 @@ absl::Status ValidatePwluParams(const PwluParams& params) {
 
 // With many channels, workers own whole channels and build only their own
 // units' tables, so table building is parallel too (when params change,
-// it costs about as much as a small tensor).
-bool ByChannel(int workers, int64_t units) {
-  return workers > 1 && units >= 4 * workers;
-}
+// it costs about as much as a small tensor). A single worker goes channel
+// by channel as well, so that the backward can take channels in pairs.
+bool ByChannel(int workers, int64_t units) { return units >= 4 * workers; }
 
 absl::Status PwluForwardWithKernel(const PwluKernel& kernel,
                                    const PwluParams& params,
@@ -698,11 +714,11 @@ absl::Status PwluBackwardWithKernel(const PwluKernel& kernel,
                        stride, sums.data());
       } else {
         for (int64_t o = 0; o < l.outer; ++o) {
-          for (int64_t c = c_begin; c < c_end; ++c) {
+          BackwardUnits(kernel, c_begin, c_end, l.inner, [&](int64_t c) {
             const int64_t pos = (o * l.channels + c) * l.inner;
-            kernel.backward(tables.unit(c), x + pos, dy + pos, dx + pos,
-                            l.inner, sums.data() + c * stride);
-          }
+            return PwluBackwardRun{tables.unit(c), x + pos, dy + pos, dx + pos,
+                                   sums.data() + c * stride};
+          });
         }
       }
       GradientsFromSums(params, sums.data(), stride, c_begin, c_end, grad);

@@ -21,8 +21,10 @@
 // the two overlap in the core, and folds them into double every few
 // thousand elements. For N <= 29 the histogram is 2-D: lanes e and e + 8
 // form a pair keyed by both regions, one 16-byte update per two elements
-// (PairHistogram). Larger N use lane-private 1-D copies, one 8-byte update
-// per element (LaneHistogram). On this machine (Zen 4 under KVM), 32K
+// (PairHistogram). Two channels of the same run length can share one pair
+// histogram, an element of each per pair (BackwardTwo), so that they share
+// its clear and fold. Larger N use lane-private 1-D copies, one 8-byte
+// update per element (LaneHistogram). On this machine (Zen 4 under KVM), 32K
 // elements of N = 16 in L2 take ~13 us on one core: the vector stage ~7
 // (about 20 zmm operations a vector, which is what this core sustains at
 // two a cycle), the pair updates ~4 and the folds ~1.3; the 1-D histogram
@@ -600,7 +602,39 @@ class PairHistogram {
   // Row sums and column sums in float, in a fixed order (deterministic),
   // then into sums in double; each vector is cleared as it is read unless
   // this is the last fold. The trash row and column are never read out.
-  void Fold(bool clear, double* sums) {
+  void Fold(bool clear, double* sums) { Fold(clear, sums, sums); }
+
+  // Two units at once (BackwardTwo): element e of a vector of unit a pairs
+  // with element e of unit b's vector. Keys: 16 x 32 bits; values: four
+  // vectors of pairs 4q + k at 16 k + 4 q, as the unpacks leave them.
+  static void StageTwo(const StagedVector& a, const StagedVector& b,
+                       Staged out) {
+    _mm512_storeu_si512(out.keys,
+                        _mm512_or_si512(_mm512_slli_epi32(a.region, 9),
+                                        _mm512_slli_epi32(b.region, 4)));
+    const __m512d la = _mm512_castps_pd(_mm512_unpacklo_ps(a.g, a.gv));
+    const __m512d ha = _mm512_castps_pd(_mm512_unpackhi_ps(a.g, a.gv));
+    const __m512d lb = _mm512_castps_pd(_mm512_unpacklo_ps(b.g, b.gv));
+    const __m512d hb = _mm512_castps_pd(_mm512_unpackhi_ps(b.g, b.gv));
+    _mm512_storeu_pd(out.values, _mm512_unpacklo_pd(la, lb));
+    _mm512_storeu_pd(out.values + kLanes, _mm512_unpackhi_pd(la, lb));
+    _mm512_storeu_pd(out.values + 2 * kLanes, _mm512_unpacklo_pd(ha, hb));
+    _mm512_storeu_pd(out.values + 3 * kLanes, _mm512_unpackhi_pd(ha, hb));
+  }
+
+  void AddTwo(Staged in) {
+    char* base = reinterpret_cast<char*>(h_);
+#pragma GCC unroll 16
+    for (int j = 0; j < kLanes; ++j) {
+      float* entry = reinterpret_cast<float*>(base + in.keys[j]);
+      const float* add = in.values + 16 * (j % 4) + 4 * (j / 4);
+      _mm_storeu_ps(entry, _mm_add_ps(_mm_loadu_ps(entry), _mm_loadu_ps(add)));
+    }
+  }
+
+  // Fold with the row sums (the first element's regions) going to rows and
+  // the column sums to columns.
+  void Fold(bool clear, double* rows, double* columns_out) {
     const __m512 zero = HiddenZero();
     __m512 columns[kRowVectors];
     for (int k = 0; k < kRowVectors; ++k) columns[k] = zero;
@@ -614,11 +648,12 @@ class PairHistogram {
         total = _mm512_add_ps(total, v);
       }
       // Entry r holds region r's first half in its (x, y).
-      if (r < regions_) AddRowSum(total, sums + 2 * r);
+      if (r < regions_) AddRowSum(total, rows + 2 * r);
     }
     // Entry r' of the column sums holds region r''s second half in (z, w).
     for (int k = 0; k < kRowVectors && 4 * k < regions_; ++k) {
-      AddColumnSums(columns[k], 4 * k, std::min(4, regions_ - 4 * k), sums);
+      AddColumnSums(columns[k], 4 * k, std::min(4, regions_ - 4 * k),
+                    columns_out);
     }
   }
 
@@ -651,38 +686,130 @@ class PairHistogram {
   alignas(64) float h_[4 * kRowVectors * kRowFloats];
 };
 
+// What the staging pipeline (Pipeline) runs for one unit: a slot is one
+// vector, eight keys and its (g, g v) values.
 template <class Stage, class Histogram>
-void Backward(const PwluUnitTable& table, const float* x, const float* dy,
-              float* dx, int64_t n, double* sums) {
-  // A ring of staged vectors: vector v is added to the histogram while
-  // vector v + kLag is staged, so the scalar adds and the vector work
-  // overlap in the core, and the adds read stores that have completed.
+class OneUnit {
+ public:
+  static constexpr int kKeys = kLanes / 2;
+  static constexpr int kValues = 2 * kLanes;
+  static constexpr int kElements = kLanes;
+  static constexpr int kLag = 6;
+
+  OneUnit(const PwluUnitTable& table, const float* x, const float* dy,
+          float* dx, double* sums)
+      : regions_(table.intervals + 2),
+        stage_(table),
+        x_(x),
+        dy_(dy),
+        dx_(dx),
+        sums_(sums) {}
+
+  int regions() const { return regions_; }
+  void Prefetch(int64_t e) const {
+    actlab::Prefetch(x_ + e);
+    actlab::Prefetch(dy_ + e);
+  }
+  template <Store kStore>
+  void StageSlot(__mmask16 m, int64_t e, Staged out) const {
+    Histogram::Stage(stage_.template Run<kStore>(m, x_ + e, dy_ + e, dx_ + e),
+                     out);
+  }
+  static void Add(Histogram& histogram, Staged in) { histogram.Add(in); }
+  void Fold(Histogram& histogram, bool clear) const {
+    histogram.Fold(clear, sums_);
+  }
+
+ private:
+  const int regions_;
+  const Stage stage_;
+  const float* x_;
+  const float* dy_;
+  float* dx_;
+  double* sums_;
+};
+
+// Two units of the same N over runs of equal length, one pair histogram
+// for both: element e of a vector of unit a pairs with element e of unit
+// b's, rows sum into a's sums and columns into b's. Two channels then
+// share one clear, one fold and one ramp of the ring, which for
+// 1024-element channels cost about a quarter of a channel's work. A slot is
+// two vectors, so the lag is half OneUnit's.
+template <class Stage, class Histogram>
+class TwoUnits {
+ public:
+  static constexpr int kKeys = kLanes;
+  static constexpr int kValues = 4 * kLanes;
+  static constexpr int kElements = 2 * kLanes;
+  static constexpr int kLag = 3;
+
+  TwoUnits(const PwluBackwardRun& a, const PwluBackwardRun& b)
+      : regions_(a.table.intervals + 2),
+        stage_a_(a.table),
+        stage_b_(b.table),
+        a_(a),
+        b_(b) {}
+
+  int regions() const { return regions_; }
+  void Prefetch(int64_t e) const {
+    actlab::Prefetch(a_.x + e);
+    actlab::Prefetch(a_.dy + e);
+    actlab::Prefetch(b_.x + e);
+    actlab::Prefetch(b_.dy + e);
+  }
+  template <Store kStore>
+  void StageSlot(__mmask16 m, int64_t e, Staged out) const {
+    Histogram::StageTwo(
+        stage_a_.template Run<kStore>(m, a_.x + e, a_.dy + e, a_.dx + e),
+        stage_b_.template Run<kStore>(m, b_.x + e, b_.dy + e, b_.dx + e), out);
+  }
+  static void Add(Histogram& histogram, Staged in) { histogram.AddTwo(in); }
+  void Fold(Histogram& histogram, bool clear) const {
+    histogram.Fold(clear, a_.sums, b_.sums);
+  }
+
+ private:
+  const int regions_;
+  const Stage stage_a_, stage_b_;
+  const PwluBackwardRun a_, b_;
+};
+
+// The backward loop over n elements of a Work (OneUnit or TwoUnits) built
+// from args: slot v is added to the histogram while slot v + kLag is
+// staged, so the scalar adds and the vector work overlap in the core, and
+// the adds read stores that have completed. With `stream_dx` (the one
+// unit's dx, for tensors beyond the caches) dx goes out with non-temporal
+// stores. The work and the histogram are separate locals here: with the
+// histogram inside the work object, the compiler could not tell the
+// histogram's stores from the table registers and reloaded them (~15%).
+template <class Work, class Histogram, class... Args>
+void Pipeline(int64_t n, const float* stream_dx, const Args&... args) {
   constexpr int kRing = 8;
-  constexpr int kLag = 6;
-  Histogram histogram(table.intervals + 2);
-  alignas(64) uint32_t keys[kRing * 8];
-  alignas(64) float values[kRing * 2 * kLanes + 2];
-  const Stage stage(table);
+  static_assert(Work::kLag < kRing);
+  const Work work(args...);
+  Histogram histogram(work.regions());
+  alignas(64) uint32_t keys[kRing * Work::kKeys];
+  // Slots stay 64-byte aligned; the padding is for LaneHistogram's Add,
+  // which reads 16 bytes where it uses 8.
+  alignas(64) float values[kRing * Work::kValues + 2];
   auto staged = [&](int64_t v) {
     const int at = static_cast<int>(v % kRing);
-    return Staged{keys + at * 8, values + at * 2 * kLanes};
+    return Staged{keys + at * Work::kKeys, values + at * Work::kValues};
   };
-  int64_t staged_vectors = 0;
+  int64_t staged_slots = 0;
   int64_t since_fold = 0;
-  // Stages one vector from element e, then adds the one kLag before it.
+  // Stages one slot from element e, then adds the one kLag before it.
   auto step = [&](auto store, __mmask16 m, int64_t e) {
-    Histogram::Stage(
-        stage.template Run<decltype(store)::value>(m, x + e, dy + e, dx + e),
-        staged(staged_vectors));
-    if (staged_vectors >= kLag) {
-      histogram.Add(staged(staged_vectors - kLag));
-      since_fold += kLanes;
+    work.template StageSlot<decltype(store)::value>(m, e, staged(staged_slots));
+    if (staged_slots >= Work::kLag) {
+      Work::Add(histogram, staged(staged_slots - Work::kLag));
+      since_fold += Work::kElements;
       if (since_fold >= Histogram::kFold) {
-        histogram.Fold(true, sums);
+        work.Fold(histogram, true);
         since_fold = 0;
       }
     }
-    ++staged_vectors;
+    ++staged_slots;
   };
   using Full = std::integral_constant<Store, Store::kFull>;
   using Stream = std::integral_constant<Store, Store::kStream>;
@@ -691,33 +818,58 @@ void Backward(const PwluUnitTable& table, const float* x, const float* dy,
     return static_cast<__mmask16>((1u << lanes) - 1);
   };
   int64_t e = 0;
-  if (table.stream_stores) {
+  if (stream_dx != nullptr) {
     // Non-temporal stores need 64-byte alignment: a masked head gets there.
-    const int64_t misaligned = reinterpret_cast<uintptr_t>(dx) % 64 / 4;
+    const int64_t misaligned = reinterpret_cast<uintptr_t>(stream_dx) % 64 / 4;
     const int64_t head = misaligned == 0 ? 0 : kLanes - misaligned;
     if (head > 0 && head < n) {
       step(Masked(), mask(head), 0);
       e = head;
     }
     for (; e + kLanes <= n; e += kLanes) {
-      Prefetch(x + e);
-      Prefetch(dy + e);
+      work.Prefetch(e);
       step(Stream(), 0xFFFF, e);
     }
   }
   for (; e + kLanes <= n; e += kLanes) {
-    Prefetch(x + e);
-    Prefetch(dy + e);
+    work.Prefetch(e);
     step(Full(), 0xFFFF, e);
   }
   if (e < n) step(Masked(), mask(n - e), e);
-  if (table.stream_stores) _mm_sfence();
-  for (int64_t v = staged_vectors > kLag ? staged_vectors - kLag : 0;
-       v < staged_vectors; ++v) {
-    histogram.Add(staged(v));
-    since_fold += kLanes;
+  if (stream_dx != nullptr) _mm_sfence();
+  for (int64_t v = staged_slots > Work::kLag ? staged_slots - Work::kLag : 0;
+       v < staged_slots; ++v) {
+    Work::Add(histogram, staged(v));
+    since_fold += Work::kElements;
   }
-  if (since_fold > 0) histogram.Fold(false, sums);
+  if (since_fold > 0) work.Fold(histogram, false);
+}
+
+template <class Stage, class Histogram>
+void Backward(const PwluUnitTable& table, const float* x, const float* dy,
+              float* dx, int64_t n, double* sums) {
+  Pipeline<OneUnit<Stage, Histogram>, Histogram>(
+      n, table.stream_stores ? dx : nullptr, table, x, dy, dx, sums);
+}
+
+template <class Stage, class Histogram>
+void BackwardTwo(const PwluBackwardRun& a, const PwluBackwardRun& b,
+                 int64_t n) {
+  Pipeline<TwoUnits<Stage, Histogram>, Histogram>(n, nullptr, a, b);
+}
+
+// BackwardTwo with the smallest pair histogram that holds N + 2 regions.
+template <class Stage>
+void BackwardTwoPaired(const PwluBackwardRun& a, const PwluBackwardRun& b,
+                       int64_t n) {
+  const int regions = a.table.intervals + 2;
+  if (regions <= PairHistogram<2>::kMaxRegions) {
+    BackwardTwo<Stage, PairHistogram<2>>(a, b, n);
+  } else if (regions <= PairHistogram<5>::kMaxRegions) {
+    BackwardTwo<Stage, PairHistogram<5>>(a, b, n);
+  } else {
+    BackwardTwo<Stage, PairHistogram<8>>(a, b, n);
+  }
 }
 
 // Backward with the smallest pair histogram that holds N + 2 regions.
@@ -839,6 +991,21 @@ void PwluBackwardAvx512RegTable(const PwluUnitTable& table, const float* x,
     // The lane histogram's stride must exceed the trash region N + 2.
     Backward<RegisterStage<2>, LaneHistogram<16, 64>>(table, x, dy, dx, n,
                                                       sums);
+  }
+}
+
+void PwluBackwardTwoAvx512RegTable(const PwluBackwardRun& a,
+                                   const PwluBackwardRun& b, int64_t n) {
+  const int regions = a.table.intervals + 2;
+  // Streamed outputs (tensors beyond the caches) have long runs, where the
+  // per-run costs this saves do not matter.
+  if (a.table.stream_stores || regions > PairHistogram<8>::kMaxRegions) {
+    PwluBackwardAvx512RegTable(a.table, a.x, a.dy, a.dx, n, a.sums);
+    PwluBackwardAvx512RegTable(b.table, b.x, b.dy, b.dx, n, b.sums);
+  } else if (regions <= kLanes) {
+    BackwardTwoPaired<RegisterStage<1>>(a, b, n);
+  } else {
+    BackwardTwoPaired<RegisterStage<2>>(a, b, n);
   }
 }
 

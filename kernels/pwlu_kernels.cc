@@ -183,7 +183,7 @@ const std::vector<PwluKernel>& PwluKernels() {
       new std::vector<PwluKernel>{
           {"avx512_regtable", PwluIsa::kAvx512, 30, PwluForwardAvx512RegTable,
            PwluBackwardAvx512RegTable, PwluPass::kForwardBase,
-           PwluPass::kBackwardSlopes},
+           PwluPass::kBackwardSlopes, PwluBackwardTwoAvx512RegTable},
           {"avx512_regtable64", PwluIsa::kAvx512, 64,
            PwluForwardAvx512RegTable64, PwluBackwardAvx512RegTable64,
            PwluPass::kForwardBase, PwluPass::kBackwardSlopes},

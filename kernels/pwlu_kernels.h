@@ -168,6 +168,21 @@ using PwluBackwardFn = void (*)(const PwluUnitTable& table, const float* x,
                                 const float* dy, float* dx, int64_t n,
                                 double* sums);
 
+// One unit's run for a two-unit backward: the same as PwluBackwardFn's
+// arguments.
+struct PwluBackwardRun {
+  PwluUnitTable table;
+  const float* x;
+  const float* dy;
+  float* dx;
+  double* sums;
+};
+
+// Backward of two units (same N) over runs of n elements each, with the
+// results of two PwluBackwardFn calls up to the order of the float sums.
+using PwluBackwardTwoFn = void (*)(const PwluBackwardRun& a,
+                                   const PwluBackwardRun& b, int64_t n);
+
 enum class PwluIsa { kScalar, kAvx2, kAvx512 };
 
 struct PwluKernel {
@@ -180,6 +195,10 @@ struct PwluKernel {
   PwluPass forward_tables = PwluPass::kForward;
   // Which tables `backward` reads: kBackward or kBackwardSlopes.
   PwluPass backward_tables = PwluPass::kBackward;
+  // Optional (the driver calls backward twice without it): for kernels
+  // whose per-run costs (histogram clears and folds) are worth sharing
+  // between two channels.
+  PwluBackwardTwoFn backward_two = nullptr;
 };
 
 // Every kernel built into the library, fastest first. Dispatch picks the
@@ -232,6 +251,8 @@ void PwluForwardAvx512RegTable(const PwluUnitTable& table, const float* x,
 void PwluBackwardAvx512RegTable(const PwluUnitTable& table, const float* x,
                                 const float* dy, float* dx, int64_t n,
                                 double* sums);
+void PwluBackwardTwoAvx512RegTable(const PwluBackwardRun& a,
+                                   const PwluBackwardRun& b, int64_t n);
 void PwluForwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
                                  float* y, int64_t n);
 void PwluBackwardAvx512RegTable64(const PwluUnitTable& table, const float* x,
