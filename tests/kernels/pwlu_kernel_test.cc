@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -296,42 +297,49 @@ TEST_P(PwluKernelTest, FlatTailsOfVeryWideUnits) {
 
 // Elements whose x is NaN or +-inf add exactly nothing to the parameter
 // gradients, and NaN stays in its own element.
+// Layer-wise, and channel-wise in runs and staged (channels two at a time
+// where the kernel pairs them, so a NaN of one channel meets the other's
+// elements in the pair histogram).
 TEST_P(PwluKernelTest, NonFiniteInputsDoNotPoisonOthers) {
+  const std::pair<ChannelLayout, int64_t> layouts[] = {
+      {FlatLayout(1000), 1}, {{2, 4, 125}, 4}, {{250, 4, 1}, 4}};
   for (int n : {4, 16, 31, 62, 64}) {
     if (!Supports(n)) continue;
-    SCOPED_TRACE(n);
-    const PwluParams params = testing::MakeParams(n, 1, 3);
-    std::vector<float> x = testing::RandomInputs(1000, 4);
-    std::vector<float> dy = testing::RandomGradients(1000, 5);
-    for (size_t e = 0; e < x.size(); e += 37) {
-      x[e] = e % 3 == 0 ? kNaN : (e % 3 == 1 ? kInf : -kInf);
+    for (const auto& [layout, units] : layouts) {
+      SCOPED_TRACE(::testing::Message() << "N=" << n << " units=" << units
+                                        << " inner=" << layout.inner);
+      const PwluParams params = testing::MakeParams(n, units, 3);
+      std::vector<float> x = testing::RandomInputs(1000, 4);
+      std::vector<float> dy = testing::RandomGradients(1000, 5);
+      for (size_t e = 0; e < x.size(); e += 37) {
+        x[e] = e % 3 == 0 ? kNaN : (e % 3 == 1 ? kInf : -kInf);
+      }
+      std::vector<float> y(x.size()), dx(x.size());
+      PwluParams grad;
+      ASSERT_TRUE(
+          PwluForwardWithKernel(kernel(), params, layout, x.data(), y.data())
+              .ok());
+      ASSERT_TRUE(PwluBackwardWithKernel(kernel(), params, layout, x.data(),
+                                         dy.data(), dx.data(), &grad)
+                      .ok());
+      for (size_t e = 0; e < x.size(); ++e) {
+        EXPECT_EQ(std::isnan(y[e]), std::isnan(x[e])) << e;
+        EXPECT_EQ(std::isnan(dx[e]), std::isnan(x[e])) << e;
+      }
+      std::vector<float> masked_dy = dy;
+      for (size_t e = 0; e < x.size(); e += 37) masked_dy[e] = 0;
+      std::vector<float> dx2(x.size());
+      PwluParams grad2;
+      ASSERT_TRUE(PwluBackwardWithKernel(kernel(), params, layout, x.data(),
+                                         masked_dy.data(), dx2.data(), &grad2)
+                      .ok());
+      EXPECT_EQ(grad.values, grad2.values);
+      EXPECT_EQ(grad.left_bound, grad2.left_bound);
+      EXPECT_EQ(grad.right_bound, grad2.right_bound);
+      EXPECT_EQ(grad.left_slope, grad2.left_slope);
+      EXPECT_EQ(grad.right_slope, grad2.right_slope);
+      for (float v : grad.values) EXPECT_TRUE(std::isfinite(v));
     }
-    std::vector<float> y(x.size()), dx(x.size());
-    PwluParams grad;
-    ASSERT_TRUE(PwluForwardWithKernel(kernel(), params, FlatLayout(x.size()),
-                                      x.data(), y.data())
-                    .ok());
-    ASSERT_TRUE(PwluBackwardWithKernel(kernel(), params, FlatLayout(x.size()),
-                                       x.data(), dy.data(), dx.data(), &grad)
-                    .ok());
-    for (size_t e = 0; e < x.size(); ++e) {
-      EXPECT_EQ(std::isnan(y[e]), std::isnan(x[e])) << e;
-      EXPECT_EQ(std::isnan(dx[e]), std::isnan(x[e])) << e;
-    }
-    std::vector<float> masked_dy = dy;
-    for (size_t e = 0; e < x.size(); e += 37) masked_dy[e] = 0;
-    std::vector<float> dx2(x.size());
-    PwluParams grad2;
-    ASSERT_TRUE(PwluBackwardWithKernel(kernel(), params, FlatLayout(x.size()),
-                                       x.data(), masked_dy.data(), dx2.data(),
-                                       &grad2)
-                    .ok());
-    EXPECT_EQ(grad.values, grad2.values);
-    EXPECT_EQ(grad.left_bound, grad2.left_bound);
-    EXPECT_EQ(grad.right_bound, grad2.right_bound);
-    EXPECT_EQ(grad.left_slope, grad2.left_slope);
-    EXPECT_EQ(grad.right_slope, grad2.right_slope);
-    for (float v : grad.values) EXPECT_TRUE(std::isfinite(v));
   }
 }
 
