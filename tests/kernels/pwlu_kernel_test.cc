@@ -297,87 +297,9 @@ TEST_P(PwluKernelTest, FlatTailsOfVeryWideUnits) {
 
 // Elements whose x is NaN or +-inf add exactly nothing to the parameter
 // gradients, and NaN stays in its own element.
-// Layer-wise, and channel-wise in runs and staged (channels two at a time
-// where the kernel pairs them, so a NaN of one channel meets the other's
-// elements in the pair histogram).
-TEST_P(PwluKernelTest, NonFiniteInputsDoNotPoisonOthers) {
-  const std::pair<ChannelLayout, int64_t> layouts[] = {
-      {FlatLayout(1000), 1}, {{2, 4, 125}, 4}, {{250, 4, 1}, 4}};
-  for (int n : {4, 16, 31, 62, 64}) {
-    if (!Supports(n)) continue;
-    for (const auto& [layout, units] : layouts) {
-      SCOPED_TRACE(::testing::Message() << "N=" << n << " units=" << units
-                                        << " inner=" << layout.inner);
-      const PwluParams params = testing::MakeParams(n, units, 3);
-      std::vector<float> x = testing::RandomInputs(1000, 4);
-      std::vector<float> dy = testing::RandomGradients(1000, 5);
-      for (size_t e = 0; e < x.size(); e += 37) {
-        x[e] = e % 3 == 0 ? kNaN : (e % 3 == 1 ? kInf : -kInf);
-      }
-      std::vector<float> y(x.size()), dx(x.size());
-      PwluParams grad;
-      ASSERT_TRUE(
-          PwluForwardWithKernel(kernel(), params, layout, x.data(), y.data())
-              .ok());
-      ASSERT_TRUE(PwluBackwardWithKernel(kernel(), params, layout, x.data(),
-                                         dy.data(), dx.data(), &grad)
-                      .ok());
-      for (size_t e = 0; e < x.size(); ++e) {
-        EXPECT_EQ(std::isnan(y[e]), std::isnan(x[e])) << e;
-        EXPECT_EQ(std::isnan(dx[e]), std::isnan(x[e])) << e;
-      }
-      std::vector<float> masked_dy = dy;
-      for (size_t e = 0; e < x.size(); e += 37) masked_dy[e] = 0;
-      std::vector<float> dx2(x.size());
-      PwluParams grad2;
-      ASSERT_TRUE(PwluBackwardWithKernel(kernel(), params, layout, x.data(),
-                                         masked_dy.data(), dx2.data(), &grad2)
-                      .ok());
-      EXPECT_EQ(grad.values, grad2.values);
-      EXPECT_EQ(grad.left_bound, grad2.left_bound);
-      EXPECT_EQ(grad.right_bound, grad2.right_bound);
-      EXPECT_EQ(grad.left_slope, grad2.left_slope);
-      EXPECT_EQ(grad.right_slope, grad2.right_slope);
-      for (float v : grad.values) EXPECT_TRUE(std::isfinite(v));
-    }
-  }
-}
-
 bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() &&
          std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-TEST_P(PwluKernelTest, RepeatedRunsAreBitIdentical) {
-  omp_set_num_threads(2);
-  for (const Case& c : LargeCases()) {
-    if (!Supports(16)) continue;
-    SCOPED_TRACE(c.name);
-    const ChannelLayout layout = LayoutOf(c);
-    const PwluParams params =
-        testing::MakeParams(16, c.channel_wise ? layout.channels : 1, 9);
-    const std::vector<float> x = testing::RandomInputs(layout.size(), 10);
-    const std::vector<float> dy = testing::RandomGradients(layout.size(), 11);
-    std::vector<float> y[2], dx[2];
-    PwluParams grad[2];
-    for (int run = 0; run < 2; ++run) {
-      y[run].resize(x.size());
-      dx[run].resize(x.size());
-      ASSERT_TRUE(PwluForwardWithKernel(kernel(), params, layout, x.data(),
-                                        y[run].data())
-                      .ok());
-      ASSERT_TRUE(PwluBackwardWithKernel(kernel(), params, layout, x.data(),
-                                         dy.data(), dx[run].data(), &grad[run])
-                      .ok());
-    }
-    EXPECT_TRUE(SameBits(y[0], y[1]));
-    EXPECT_TRUE(SameBits(dx[0], dx[1]));
-    EXPECT_TRUE(SameBits(grad[0].values, grad[1].values));
-    EXPECT_TRUE(SameBits(grad[0].left_bound, grad[1].left_bound));
-    EXPECT_TRUE(SameBits(grad[0].right_bound, grad[1].right_bound));
-    EXPECT_TRUE(SameBits(grad[0].left_slope, grad[1].left_slope));
-    EXPECT_TRUE(SameBits(grad[0].right_slope, grad[1].right_slope));
-  }
 }
 
 // Results of one forward and backward call, for comparing calls bitwise.
@@ -408,6 +330,63 @@ bool SameOutputs(const Outputs& a, const Outputs& b) {
          SameBits(a.grad.right_bound, b.grad.right_bound) &&
          SameBits(a.grad.left_slope, b.grad.left_slope) &&
          SameBits(a.grad.right_slope, b.grad.right_slope);
+}
+
+// Layer-wise, and channel-wise in runs and staged (channels two at a time
+// where the kernel pairs them, so a NaN of one channel meets the other's
+// elements in the pair histogram).
+TEST_P(PwluKernelTest, NonFiniteInputsDoNotPoisonOthers) {
+  const std::pair<ChannelLayout, int64_t> layouts[] = {
+      {FlatLayout(1000), 1}, {{2, 4, 125}, 4}, {{250, 4, 1}, 4}};
+  for (int n : {4, 16, 31, 62, 64}) {
+    if (!Supports(n)) continue;
+    for (const auto& [layout, units] : layouts) {
+      SCOPED_TRACE(::testing::Message() << "N=" << n << " units=" << units
+                                        << " inner=" << layout.inner);
+      const PwluParams params = testing::MakeParams(n, units, 3);
+      std::vector<float> x = testing::RandomInputs(1000, 4);
+      std::vector<float> dy = testing::RandomGradients(1000, 5);
+      for (size_t e = 0; e < x.size(); e += 37) {
+        x[e] = e % 3 == 0 ? kNaN : (e % 3 == 1 ? kInf : -kInf);
+      }
+      const Outputs bad = RunBoth(kernel(), params, layout, x, dy);
+      ASSERT_TRUE(bad.forward.ok());
+      ASSERT_TRUE(bad.backward.ok());
+      for (size_t e = 0; e < x.size(); ++e) {
+        EXPECT_EQ(std::isnan(bad.y[e]), std::isnan(x[e])) << e;
+        EXPECT_EQ(std::isnan(bad.dx[e]), std::isnan(x[e])) << e;
+      }
+      // The same gradients as with those elements' dy zeroed.
+      std::vector<float> masked_dy = dy;
+      for (size_t e = 0; e < x.size(); e += 37) masked_dy[e] = 0;
+      const Outputs masked = RunBoth(kernel(), params, layout, x, masked_dy);
+      ASSERT_TRUE(masked.backward.ok());
+      EXPECT_EQ(bad.grad.values, masked.grad.values);
+      EXPECT_EQ(bad.grad.left_bound, masked.grad.left_bound);
+      EXPECT_EQ(bad.grad.right_bound, masked.grad.right_bound);
+      EXPECT_EQ(bad.grad.left_slope, masked.grad.left_slope);
+      EXPECT_EQ(bad.grad.right_slope, masked.grad.right_slope);
+      for (float v : bad.grad.values) EXPECT_TRUE(std::isfinite(v));
+    }
+  }
+}
+
+TEST_P(PwluKernelTest, RepeatedRunsAreBitIdentical) {
+  omp_set_num_threads(2);
+  for (const Case& c : LargeCases()) {
+    if (!Supports(16)) continue;
+    SCOPED_TRACE(c.name);
+    const ChannelLayout layout = LayoutOf(c);
+    const PwluParams params =
+        testing::MakeParams(16, c.channel_wise ? layout.channels : 1, 9);
+    const std::vector<float> x = testing::RandomInputs(layout.size(), 10);
+    const std::vector<float> dy = testing::RandomGradients(layout.size(), 11);
+    // The second run reuses the tables the first one kept.
+    const Outputs first = RunBoth(kernel(), params, layout, x, dy);
+    ASSERT_TRUE(first.forward.ok());
+    ASSERT_TRUE(first.backward.ok());
+    EXPECT_TRUE(SameOutputs(RunBoth(kernel(), params, layout, x, dy), first));
+  }
 }
 
 // The entry points keep the tables of the last params a thread ran and
