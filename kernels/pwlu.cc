@@ -98,7 +98,7 @@ absl::Status CheckRequest(const PwluKernel& kernel, const PwluParams& params,
 // params they came from. A call whose params are bit for bit the same (a
 // fixed unit applied batch after batch) skips validation and the build, as
 // oneDNN's primitive cache skips creating a primitive it has seen; for 64
-// units of N = 16 that is ~0.6 of a 256 KiB forward's ~4.3 us. Params that
+// units of N = 16 that is ~0.6 us of a 256 KiB forward's ~4.3. Params that
 // change every call (training) pay a compare and a copy of the params,
 // ~0.1 us. Bitwise, not ==: -0.0 and 0.0 build different tables.
 class PreparedTables {
